@@ -1,0 +1,2 @@
+-- The smallest round trip: what /db-status pays the database for, without Python in between.
+SELECT 1;
