@@ -1,0 +1,92 @@
+{{/*
+Names and labels. Every resource name is "<fullname>-<component>", e.g. atlas-users,
+atlas-users-postgresql (docs/interfaces.md). Named templates that need more than the root context
+take a dict: root (the top context), name (users | projects), svc (that service's values).
+*/}}
+
+{{- define "atlas.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* Bitnami convention: a release name that already contains the chart name is used as is. */}}
+{{- define "atlas.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default .Chart.Name .Values.nameOverride -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "atlas.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* Name of one component's resources. Args: root, component. */}}
+{{- define "atlas.componentName" -}}
+{{- printf "%s-%s" (include "atlas.fullname" .root) .component | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* Labels that select one component's pods; never change them on upgrade. Args: root, component. */}}
+{{- define "atlas.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "atlas.name" .root }}
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+app.kubernetes.io/component: {{ .component }}
+{{- end -}}
+
+{{/* Every resource's labels. Args: root, component. */}}
+{{- define "atlas.labels" -}}
+helm.sh/chart: {{ include "atlas.chart" .root }}
+{{ include "atlas.selectorLabels" . }}
+app.kubernetes.io/version: {{ .root.Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .root.Release.Service }}
+app.kubernetes.io/part-of: atlas
+{{- with .root.Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{/*
+The enabled services, as a JSON list, so every template loops over one definition:
+  range $name := include "atlas.enabledServices" . | fromJsonArray
+*/}}
+{{- define "atlas.enabledServices" -}}
+{{- $names := list -}}
+{{- range $name := list "users" "projects" -}}
+{{- if (index $.Values $name).enabled -}}
+{{- $names = append $names $name -}}
+{{- end -}}
+{{- end -}}
+{{- toJson $names -}}
+{{- end -}}
+
+{{/* The ServiceAccount a service runs as. Args: root, name. */}}
+{{- define "atlas.serviceAccountName" -}}
+{{- include "atlas.componentName" (dict "root" .root "component" .name) -}}
+{{- end -}}
+
+{{/* The container port every service listens on (docs/interfaces.md: 8080, named http). */}}
+{{- define "atlas.containerPort" -}}8080{{- end -}}
+
+{{/* URL of a service inside the cluster. Args: root, name. */}}
+{{- define "atlas.serviceUrl" -}}
+{{- printf "http://%s:%v" (include "atlas.componentName" (dict "root" .root "component" .name)) (index .root.Values .name).service.port -}}
+{{- end -}}
+
+{{/* repository:tag, the tag defaulting to the chart appVersion. Args: root, image. */}}
+{{- define "atlas.image" -}}
+{{- printf "%s:%s" .image.repository (default .root.Chart.AppVersion .image.tag) -}}
+{{- end -}}
+
+{{- define "atlas.imagePullSecrets" -}}
+{{- with .Values.imagePullSecrets }}
+imagePullSecrets:
+{{- range . }}
+  - name: {{ . }}
+{{- end }}
+{{- end }}
+{{- end -}}
