@@ -1,0 +1,1 @@
+"""Shared plumbing of the Atlas services; each service holds only its own domain code."""

@@ -1,0 +1,75 @@
+"""Prometheus metrics shared by all gunicorn workers (prometheus_client multiprocess mode).
+
+Each worker writes its samples to files in PROMETHEUS_MULTIPROC_DIR; a scrape of /metrics, served by
+any one worker, adds them all up. prometheus_client picks its storage when it is first imported, so
+the directory must be set and exist before that import.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+
+MULTIPROC_DIR = os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", "/tmp/atlas-metrics")  # noqa: S108 - the one writable path
+os.makedirs(MULTIPROC_DIR, exist_ok=True)
+
+from prometheus_client import (  # noqa: E402 - needs the directory above
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+
+REQUESTS = Counter("atlas_http_requests_total", "HTTP requests served", ["service", "method", "endpoint", "status"])
+LATENCY = Histogram(
+    "atlas_http_request_duration_seconds",
+    "Time to serve an HTTP request",
+    ["service", "method", "endpoint", "status"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+)
+# livesum: the sum over the workers that are alive now (dead workers are marked by gunicorn_conf).
+POOL_SIZE = Gauge("atlas_db_pool_size", "Configured database connections", ["service"], multiprocess_mode="livesum")
+POOL_CONNECTIONS = Gauge(
+    "atlas_db_pool_connections", "Open database connections by state", ["service", "state"], multiprocess_mode="livesum"
+)
+
+
+def observe_request(service: str, method: str, endpoint: str, status: int, seconds: float) -> None:
+    labels = (service, method, endpoint, str(status))
+    REQUESTS.labels(*labels).inc()
+    LATENCY.labels(*labels).observe(seconds)
+
+
+def pool_observer(service: str):
+    """A db.Pool observer that keeps this worker's pool gauges current."""
+    size, in_use, idle = (
+        POOL_SIZE.labels(service),
+        POOL_CONNECTIONS.labels(service, "in_use"),
+        POOL_CONNECTIONS.labels(service, "idle"),
+    )
+
+    def observe(pool_size: int, busy: int, free: int) -> None:
+        size.set(pool_size)
+        in_use.set(busy)
+        idle.set(free)
+
+    return observe
+
+
+def render() -> tuple[bytes, str]:
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry, path=MULTIPROC_DIR)
+    return generate_latest(registry), CONTENT_TYPE_LATEST
+
+
+def reset_directory() -> None:
+    """Remove samples left by a previous server (gunicorn master start)."""
+    for path in glob.glob(os.path.join(MULTIPROC_DIR, "*.db")):
+        os.unlink(path)
+
+
+def mark_worker_dead(pid: int) -> None:
+    multiprocess.mark_process_dead(pid, MULTIPROC_DIR)

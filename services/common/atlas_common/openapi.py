@@ -1,0 +1,83 @@
+"""The OpenAPI 3.1 document, generated from the operations and pydantic models the APIs declare."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from .routing import MAX_ID, Api
+from .schemas import ErrorResponse
+
+_PARAM = re.compile(r"<(?:(?P<conv>\w+):)?(?P<name>\w+)>")
+_CONVERTER_SCHEMAS = {"id": {"type": "integer", "minimum": 1, "maximum": MAX_ID}, "int": {"type": "integer"}}
+_REF = "#/components/schemas/{model}"
+_REASONS = {400: "Malformed request", 404: "Not found", 409: "Conflict", 413: "Body too large",
+            415: "Body is not JSON", 422: "Invalid input", 503: "A dependency is unavailable",
+            504: "A dependency timed out"}  # fmt: skip
+
+
+def _path(prefix: str, rule: str) -> tuple[str, list[dict[str, Any]]]:
+    params = [
+        {"name": m["name"], "in": "path", "required": True,
+         "schema": _CONVERTER_SCHEMAS.get(m["conv"], {"type": "string"})}
+        for m in _PARAM.finditer(rule)
+    ]  # fmt: skip
+    return _PARAM.sub(lambda m: "{" + m["name"] + "}", prefix + rule), params
+
+
+def _query_params(model: type[BaseModel], schemas: dict[str, Any]) -> list[dict[str, Any]]:
+    props = schemas[model.__name__]["properties"]
+    required = set(schemas[model.__name__].get("required", ()))
+    return [{"name": n, "in": "query", "required": n in required, "schema": s} for n, s in props.items()]
+
+
+def _json(model: type[BaseModel]) -> dict[str, Any]:
+    return {"application/json": {"schema": {"$ref": _REF.format(model=model.__name__)}}}
+
+
+def build(title: str, version: str, apis: list[Api]) -> dict[str, Any]:
+    models: set[type[BaseModel]] = {ErrorResponse}
+    for api in apis:
+        for op in api.operations:
+            models.update(m for m in (op.body, op.query, op.response) if m is not None)
+    ordered = sorted(models, key=lambda m: m.__name__)
+    _, defs = models_json_schema([(m, "validation") for m in ordered], ref_template=_REF)
+    schemas = defs.get("$defs", {})
+
+    paths: dict[str, Any] = {}
+    for api in apis:
+        headers = {
+            name: {"description": text, "schema": {"type": "string"}} for name, text in api.response_headers.items()
+        }
+        for op in api.operations:
+            path, params = _path(api.prefix, op.rule)
+            if op.query is not None:
+                params += _query_params(op.query, schemas)
+            ok: dict[str, Any] = {"description": "Success" if op.response else "Done, no content"}
+            if op.response is not None:
+                ok["content"] = _json(op.response)
+            if headers:
+                ok["headers"] = headers
+            responses: dict[str, Any] = {str(op.status): ok}
+            for status in sorted({*op.errors, 503}):
+                responses[str(status)] = {"description": _REASONS.get(status, "Error"), "content": _json(ErrorResponse)}
+            entry: dict[str, Any] = {
+                "summary": op.summary,
+                "operationId": op.operation_id,
+                "tags": [api.tag],
+                "responses": responses,
+            }
+            if params:
+                entry["parameters"] = params
+            if op.body is not None:
+                entry["requestBody"] = {"required": True, "content": _json(op.body)}
+            paths.setdefault(path, {})[op.method.lower()] = entry
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": title, "version": version},
+        "paths": paths,
+        "components": {"schemas": schemas},
+    }

@@ -1,0 +1,87 @@
+"""Declare an API operation once: the route, its input and output models, its documentation.
+
+``Api.operation`` registers the Flask view, validates the body/query with the given pydantic models
+before the view runs, serialises the model the view returns, and records everything the OpenAPI
+document needs, so the schema that validates a request is the schema that documents it.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Blueprint, Response
+from pydantic import BaseModel
+from werkzeug.routing import IntegerConverter
+
+from .validation import parse_body, parse_query
+
+MAX_ID = 2**63 - 1  # PostgreSQL bigint
+
+
+class IdConverter(IntegerConverter):
+    """``<id:name>``: a row id, 1..bigint max. Anything else is a 404 before the database sees it."""
+
+    def __init__(self, url_map, *args, **kwargs) -> None:
+        super().__init__(url_map, min=1, max=MAX_ID)
+
+
+@dataclass(frozen=True)
+class Operation:
+    operation_id: str  # the view's name
+    method: str
+    rule: str  # Flask rule, relative to the Api's prefix
+    summary: str
+    status: int
+    body: type[BaseModel] | None
+    query: type[BaseModel] | None
+    response: type[BaseModel] | None
+    errors: tuple[int, ...]
+
+
+class Api:
+    def __init__(self, name: str, prefix: str, tag: str, response_headers: dict[str, str] | None = None) -> None:
+        self.blueprint = Blueprint(name, __name__, url_prefix=prefix)
+        self.prefix = prefix
+        self.tag = tag
+        self.operations: list[Operation] = []
+        # Headers every response of this API carries, with their documentation: {name: description}.
+        self.response_headers = response_headers or {}
+
+    def operation(
+        self,
+        method: str,
+        rule: str,
+        *,
+        summary: str,
+        status: int = 200,
+        body: type[BaseModel] | None = None,
+        query: type[BaseModel] | None = None,
+        response: type[BaseModel] | None = None,
+        errors: tuple[int, ...] = (),
+    ) -> Callable:
+        # The input errors follow from the inputs; views name only their domain errors.
+        errors = (*errors, *((400, 413, 415, 422) if body else ()), *((422,) if query else ()))
+
+        def decorate(view: Callable[..., Any]) -> Callable[..., Response]:
+            op = Operation(
+                view.__name__, method, rule, summary, status, body, query, response, tuple(sorted(set(errors)))
+            )
+            self.operations.append(op)
+
+            @functools.wraps(view)
+            def endpoint(**path_args: Any) -> Response:
+                if body is not None:
+                    path_args["body"] = parse_body(body)
+                if query is not None:
+                    path_args["query"] = parse_query(query)
+                result = view(**path_args)
+                payload = result.model_dump_json() if isinstance(result, BaseModel) else ""
+                return Response(payload, status=status, mimetype="application/json" if payload else None)
+
+            self.blueprint.add_url_rule(rule, view_func=endpoint, methods=[method])
+            return endpoint
+
+        return decorate

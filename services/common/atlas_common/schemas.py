@@ -1,0 +1,61 @@
+"""Models both services use: the error body, list paging, and the page envelope."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
+
+MAX_PAGE_SIZE = 100
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    details: Any = None
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorDetail
+
+
+class ListQuery(BaseModel):
+    """Paging of list endpoints; the bound on limit keeps one request from reading a whole table."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    limit: int = Field(default=20, ge=1, le=MAX_PAGE_SIZE)
+    offset: int = Field(default=0, ge=0, le=2_147_483_647)
+
+
+def page_model(item: type[BaseModel]) -> type[BaseModel]:
+    """``<Item>Page``: one page of a list, with the paging that produced it and the total count."""
+    return create_model(
+        f"{item.__name__}Page",
+        items=(list[item], ...),
+        limit=(int, ...),
+        offset=(int, ...),
+        total=(int, ...),
+    )
+
+
+class PartialUpdate(BaseModel):
+    """Base of PATCH bodies: only the fields sent change; at least one is sent; null is no value.
+
+    Subclasses declare fields as ``X | SkipJsonSchema[None] = None`` so that "not sent" is possible
+    while the documented schema still says X.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="after")
+    def _something_to_change(self):
+        if not self.model_fields_set:
+            raise ValueError(f"give at least one of: {', '.join(type(self).model_fields)}")
+        nulls = sorted(f for f in self.model_fields_set if getattr(self, f) is None)
+        if nulls:
+            raise ValueError(f"{', '.join(nulls)} may not be null")
+        return self
+
+    def changes(self) -> dict[str, Any]:
+        return self.model_dump(exclude_unset=True)

@@ -1,0 +1,3 @@
+"""Atlas Project Management service."""
+
+VERSION = "0.1.0"

@@ -1,0 +1,41 @@
+"""The projects API's request and response models (they also generate its OpenAPI schemas)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from atlas_common.routing import MAX_ID
+from atlas_common.schemas import PartialUpdate, page_model
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic.json_schema import SkipJsonSchema
+
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Description = Annotated[str, StringConstraints(max_length=2000)]
+OwnerId = Annotated[int, Field(ge=1, le=MAX_ID, description="id of a user of the users service")]
+
+
+class ProjectCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name
+    description: Description = ""
+    owner_id: OwnerId
+
+
+class ProjectUpdate(PartialUpdate):
+    name: Name | SkipJsonSchema[None] = None
+    description: Description | SkipJsonSchema[None] = None
+    owner_id: OwnerId | SkipJsonSchema[None] = None
+
+
+class Project(BaseModel):
+    id: int
+    name: str
+    description: str
+    owner_id: int
+    created_at: datetime
+    updated_at: datetime
+
+
+ProjectPage = page_model(Project)

@@ -1,0 +1,3 @@
+"""Atlas User Management service."""
+
+VERSION = "0.1.0"

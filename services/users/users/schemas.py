@@ -1,0 +1,37 @@
+"""The users API's request and response models (they also generate its OpenAPI schemas)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from atlas_common.schemas import PartialUpdate, page_model
+from pydantic import BaseModel, ConfigDict, StringConstraints
+from pydantic.json_schema import SkipJsonSchema
+
+# Deliberately simple: a real check is a confirmation mail, not a regular expression.
+Email = Annotated[str, StringConstraints(strip_whitespace=True, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+
+
+class UserCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    email: Email
+    name: Name
+
+
+class UserUpdate(PartialUpdate):
+    email: Email | SkipJsonSchema[None] = None
+    name: Name | SkipJsonSchema[None] = None
+
+
+class User(BaseModel):
+    id: int
+    email: str
+    name: str
+    created_at: datetime
+    updated_at: datetime
+
+
+UserPage = page_model(User)
