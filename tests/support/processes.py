@@ -1,0 +1,146 @@
+"""Run an Atlas service the way production does (gunicorn + atlas_common.gunicorn_conf) on a loopback port.
+
+Used by the service tests, the benchmarks, the fault drills and the chart contract test:
+
+    with ServiceProcess("users", env=database_env, workers=2) as users:
+        requests.get(users.url("/readyz"))
+        users.worker_pids(); users.rss_kb(pid); users.pause(); users.resume(); users.logs()
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+
+import requests
+
+from .net import free_port
+from .postgres import wait_until
+
+# Settings that must come from the caller only, never leak in from the developer's shell.
+_OWN_PREFIXES = ("PG", "ATLAS_", "GUNICORN_", "USERS_SERVICE_", "PROMETHEUS_MULTIPROC_DIR")
+
+
+@dataclass
+class ServiceProcess:
+    service: str  # "users" or "projects"
+    env: dict[str, str] = field(default_factory=dict)  # PG* and any ATLAS_*/USERS_SERVICE_* settings
+    workers: int = 1
+    threads: int = 2
+    port: int = field(default_factory=free_port)
+    host: str = "127.0.0.1"
+
+    def __post_init__(self) -> None:
+        self.workdir = tempfile.mkdtemp(prefix=f"atlas-{self.service}-")
+        self.log_path = os.path.join(self.workdir, "server.log")
+        self.proc: subprocess.Popen | None = None
+        self.started_at = 0.0
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    def start(self, wait_path: str | None = "/livez", timeout: float = 15.0) -> ServiceProcess:
+        """Start gunicorn; unless wait_path is None, wait until that path answers 200."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith(_OWN_PREFIXES)}
+        env.update(
+            GUNICORN_BIND=f"{self.host}:{self.port}",
+            GUNICORN_WORKERS=str(self.workers),
+            GUNICORN_THREADS=str(self.threads),
+            GUNICORN_GRACEFUL_TIMEOUT="5",
+            PROMETHEUS_MULTIPROC_DIR=os.path.join(self.workdir, "metrics"),
+        )
+        env.update(self.env)
+        cmd = [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "--config",
+            "python:atlas_common.gunicorn_conf",
+            f"{self.service}.wsgi:app",
+        ]
+        self._log = open(self.log_path, "ab")  # noqa: SIM115 - open for the process's lifetime
+        self.started_at = time.monotonic()
+        self.proc = subprocess.Popen(cmd, env=env, stdout=self._log, stderr=subprocess.STDOUT, cwd=self.workdir)
+        if wait_path is not None:
+            self.wait_for(wait_path, timeout=timeout)
+        return self
+
+    def wait_for(self, path: str, status: int = 200, timeout: float = 15.0) -> float:
+        """Wait until ``path`` answers ``status``; return seconds since start(). Fails fast if gunicorn died."""
+
+        def answered() -> bool:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.service} exited with {self.proc.returncode}:\n{self.logs()}")
+            try:
+                return requests.get(self.url(path), timeout=1).status_code == status
+            except requests.ConnectionError:
+                return False
+
+        wait_until(answered, timeout=timeout, interval=0.02)
+        return time.monotonic() - self.started_at
+
+    def stop(self, timeout: float = 15.0) -> int:
+        """SIGTERM (graceful shutdown), SIGKILL after ``timeout``; return the exit code."""
+        if self.proc is None:
+            return 0
+        if self.proc.poll() is None:
+            self.resume()  # a paused process cannot handle SIGTERM
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._log.close()
+        return self.proc.returncode
+
+    def pause(self) -> None:
+        """SIGSTOP master and workers: the port still accepts connections, nothing answers (a hung service)."""
+        for pid in [self.pid, *self.worker_pids()]:
+            os.kill(pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        for pid in [self.pid, *self.worker_pids()]:
+            os.kill(pid, signal.SIGCONT)
+
+    def __enter__(self) -> ServiceProcess:
+        return self if self.proc is not None else self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+    # -- inspection ------------------------------------------------------------------------------
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def url(self, path: str) -> str:
+        return self.base_url + path
+
+    def worker_pids(self) -> list[int]:
+        try:
+            with open(f"/proc/{self.pid}/task/{self.pid}/children") as f:
+                return sorted(int(pid) for pid in f.read().split())
+        except FileNotFoundError:
+            return []
+
+    @staticmethod
+    def rss_kb(pid: int) -> int:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+        raise RuntimeError(f"no VmRSS for pid {pid}")
+
+    def logs(self) -> str:
+        with open(self.log_path, encoding="utf-8", errors="replace") as f:
+            return f.read()
