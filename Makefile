@@ -39,6 +39,10 @@ test: setup ## THE test command: lint, then every test suite (installs what it n
 lint: setup ## ruff, yamllint, ansible-lint and helm lint
 	scripts/lint.sh
 
+.PHONY: chart-docs
+chart-docs: ## Regenerate the parameters table of charts/atlas/README.md from values.yaml
+	scripts/chart-docs.sh
+
 ##@ Services
 .PHONY: run
 run: setup ## Run one service with gunicorn: make run SERVICE=users PORT=8081 (database from PG* variables)
