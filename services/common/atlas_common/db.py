@@ -115,12 +115,12 @@ class Pool:
 
     def _give_back(self, conn: psycopg2.extensions.connection | None) -> None:
         keep = conn is not None and not conn.closed
-        if keep and conn.info.transaction_status != psycopg2.extensions.TRANSACTION_STATUS_IDLE:
-            try:
-                conn.rollback()  # a caller left a transaction open (or the server broke it)
+        if keep and not conn.autocommit:
+            try:  # a caller opened a transaction and left it: undo it, restore autocommit
+                conn.rollback()
+                conn.autocommit = True
             except DB_UNAVAILABLE:
                 keep = False
-            keep = keep and not conn.closed
         with self._lock:
             self._in_use -= 1
             if keep:

@@ -1,0 +1,70 @@
+"""The users service as production runs it: a real gunicorn process with atlas_common.gunicorn_conf."""
+
+from __future__ import annotations
+
+import json
+
+import requests
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.support.processes import ServiceProcess
+
+
+def test_starts_fast_serves_json_logs_and_stops_gracefully(users_db):
+    server = ServiceProcess("users", env=users_db, workers=2, threads=4).start(wait_path=None)
+    try:
+        ready_after = server.wait_for("/readyz")
+        print(f"\nusers: first 200 on /readyz {ready_after:.3f}s after process start")
+        # The issue's bar is 'well under 1 s'; measured ~0.5 s on an idle 2-core machine;
+        # the margin absorbs parallel test workers.
+        assert ready_after < 2.0
+
+        created = requests.post(
+            server.url("/api/v1/users"),
+            json={"email": "log@example.org", "name": "L"},
+            headers={"X-Request-ID": "req-from-caller"},
+            timeout=5,
+        )
+        assert created.status_code == 201
+        assert created.headers["X-Request-ID"] == "req-from-caller"
+        for _ in range(50):
+            assert requests.get(server.url("/db-status"), timeout=5).status_code == 200
+
+        rss_mb = {pid: ServiceProcess.rss_kb(pid) / 1024 for pid in server.worker_pids()}
+        print(f"users: worker RSS after 50 requests: {', '.join(f'{mb:.1f} MB' for mb in rss_mb.values())}")
+        assert len(rss_mb) == 2
+        assert all(mb < 75 for mb in rss_mb.values())
+    finally:
+        exit_code = server.stop()
+    assert exit_code == 0  # SIGTERM: graceful shutdown, clean exit
+
+    lines = [json.loads(line) for line in server.logs().splitlines() if line.startswith("{")]
+    assert lines, server.logs()
+    access = [line for line in lines if line["logger"] == "atlas.access"]
+    post = next(line for line in access if line["method"] == "POST")
+    assert (post["path"], post["status"], post["request_id"]) == ("/api/v1/users", 201, "req-from-caller")
+    assert post["duration_ms"] > 0
+    assert sum(line["path"] == "/db-status" for line in access) == 50  # one line per request
+    assert any(line["logger"] == "gunicorn.error" and "Shutting down" in line["message"] for line in lines)
+
+
+def test_metrics_add_up_across_workers(users_db):
+    with ServiceProcess("users", env=users_db, workers=2, threads=2) as server:
+        for _ in range(60):
+            # A new connection each time, so that both workers get a share.
+            response = requests.get(server.url("/readyz"), headers={"Connection": "close"}, timeout=5)
+            assert response.status_code == 200
+        text = requests.get(server.url("/metrics"), timeout=5).text
+        logs = server.logs()
+
+    readyz = [json.loads(line) for line in logs.splitlines() if '"path": "/readyz"' in line]
+    served_by = {line["pid"] for line in readyz}
+    assert len(served_by) == 2, "one worker served everything: nothing to add up"
+    values = {
+        (s.name, s.labels.get("endpoint"), s.labels.get("state")): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+    assert values[("atlas_http_requests_total", "/readyz", None)] == len(readyz) == 60
+    assert values[("atlas_db_pool_size", None, None)] == 4  # 2 workers x 2 connections
+    assert 2 <= values[("atlas_db_pool_connections", None, "idle")] <= 4
