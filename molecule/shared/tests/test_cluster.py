@@ -1,0 +1,137 @@
+"""Cluster mode: the release site.yml installed for the scenario's profile works on a real cluster.
+
+Enabled services Ready and answering through a port-forward (/readyz, /db-status, a create/read
+round trip), `helm test` passing, disabled services and their databases absent, and the persistence
+contract: a persistent profile keeps a record across a database pod delete; the ephemeral profile
+has no PVC and loses it. The persistence test goes last: it restarts the databases.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from atlas_profiles import SERVICES
+from kube import Cluster
+from kubernetes.client.exceptions import ApiException
+
+from tests.support.chart import NAMESPACE, RELEASE, helm_binary
+
+pytestmark = pytest.mark.cluster
+
+TABLES = {"users": "users", "projects": "projects"}
+
+
+@pytest.fixture(scope="module")
+def cluster(mode) -> Cluster:
+    return Cluster(mode)
+
+
+def create_record(cluster: Cluster, profile, service: str) -> dict:
+    """Create one record through the service's API and return it as the API answered."""
+    tag = uuid.uuid4().hex[:10]
+    if service == "users":
+        reply = cluster.http("users", "POST", "/api/v1/users", {"email": f"m-{tag}@example.test", "name": f"M {tag}"})
+    else:
+        owner = create_record(cluster, profile, "users")["id"] if "users" in profile.services else 1
+        reply = cluster.http("projects", "POST", "/api/v1/projects", {"name": f"p-{tag}", "owner_id": owner})
+        # The owner check is on exactly when the users service is deployed, and the API says so.
+        expected = "enabled" if "users" in profile.services else "disabled"
+        assert reply.headers.get("x-owner-check") == expected, reply.headers
+    assert reply.status == 201, f"POST /api/v1/{service}: {reply.status} {reply.body}"
+    return reply.body
+
+
+def test_enabled_services_and_databases_are_ready(cluster, profile):
+    for service in profile.services:
+        deployment = cluster.apps.read_namespaced_deployment(f"{RELEASE}-{service}", NAMESPACE)
+        assert (deployment.status.available_replicas or 0) == deployment.spec.replicas, f"{service} not available"
+        sts = cluster.apps.read_namespaced_stateful_set(f"{RELEASE}-{service}-postgresql", NAMESPACE)
+        assert (sts.status.ready_replicas or 0) == sts.spec.replicas, f"{service} database not ready"
+        for component in (service, f"{service}-postgresql"):
+            pods = cluster.pods(component)
+            assert pods, f"no {component} pods"
+            assert all(cluster.is_ready(p) for p in pods), f"{component}: not every pod is Ready"
+
+
+def test_probes_answer_through_a_port_forward(cluster, profile):
+    for service in profile.services:
+        assert cluster.http(service, "GET", "/livez").status == 200
+        assert cluster.http(service, "GET", "/readyz").status == 200
+        status = cluster.http(service, "GET", "/db-status")
+        assert status.status == 200
+        assert status.body["connected"] is True, status.body
+
+
+def test_create_then_read_round_trip(cluster, profile):
+    for service in profile.services:
+        record = create_record(cluster, profile, service)
+        reply = cluster.http(service, "GET", f"/api/v1/{service}/{record['id']}")
+        assert reply.status == 200
+        assert reply.body == record
+
+
+def test_helm_test_passes(host, cluster, profile):
+    args = [helm_binary(), "test", RELEASE, "--namespace", NAMESPACE, "--timeout", "5m", "--logs"]
+    if cluster.context:
+        args += ["--kube-context", cluster.context]
+    if cluster.kubeconfig:
+        args += ["--kubeconfig", cluster.kubeconfig]
+    result = host.run_expect([0], " ".join(args))
+    ran = {service for service in SERVICES if f"{RELEASE}-{service}-test" in result.stdout}
+    assert ran == set(profile.services), result.stdout
+
+
+def test_disabled_services_and_their_databases_are_absent(cluster, profile):
+    if not profile.disabled:
+        pytest.skip(f"profile {profile.name} disables no service")
+    listings = {
+        "Deployment": cluster.apps.list_namespaced_deployment,
+        "StatefulSet": cluster.apps.list_namespaced_stateful_set,
+        "Service": cluster.core.list_namespaced_service,
+        "Secret": cluster.core.list_namespaced_secret,
+        "PersistentVolumeClaim": cluster.core.list_namespaced_persistent_volume_claim,
+        "ConfigMap": cluster.core.list_namespaced_config_map,
+        "Pod": cluster.core.list_namespaced_pod,
+    }
+    present = {kind: [item.metadata.name for item in list_(NAMESPACE).items] for kind, list_ in listings.items()}
+    for service in profile.disabled:
+        prefixes = (f"{RELEASE}-{service}", f"data-{RELEASE}-{service}-postgresql")
+        left = {kind: [n for n in names if n.startswith(prefixes)] for kind, names in present.items()}
+        assert not any(left.values()), f"{service} is disabled but these remain: {left}"
+
+
+def test_persistence_contract(cluster, profile):
+    claims = cluster.core.list_namespaced_persistent_volume_claim(NAMESPACE).items
+    if profile.persistence:
+        bound = {c.metadata.name: c.status.phase for c in claims}
+        for service in profile.services:
+            assert bound.get(f"data-{RELEASE}-{service}-postgresql-0") == "Bound", bound
+    else:
+        assert claims == [], f"the ephemeral profile must not claim volumes: {[c.metadata.name for c in claims]}"
+
+    # Write first, then restart every database: in ephemeral, projects' owner check needs users' table.
+    records = {service: create_record(cluster, profile, service) for service in profile.services}
+    for service in profile.services:
+        old = cluster.ready_pod(f"{service}-postgresql")
+        try:
+            cluster.core.delete_namespaced_pod(old.metadata.name, NAMESPACE)
+        except ApiException as exc:
+            pytest.fail(f"could not delete {old.metadata.name}: {exc.reason}")
+        cluster.ready_pod(f"{service}-postgresql", timeout=300, not_uid=old.metadata.uid)
+
+    for service, record in records.items():
+        table, row = TABLES[service], int(record["id"])
+        rc, out, err = cluster.psql(service, f"SELECT to_regclass('public.{table}') IS NOT NULL")
+        assert rc == 0, err
+        if profile.persistence:
+            assert out.strip() == "t", f"{service}: table {table} is gone after the database pod restarted"
+            query = f"SELECT count(*) FROM {table} WHERE id = {row}"  # noqa: S608 - constant table, int id
+            rc, out, err = cluster.psql(service, query)
+            assert (rc, out.strip()) == (0, "1"), f"{service}: record {row} lost ({err})"
+            # The service reconnects on its own and serves the record again.
+            reply = cluster.http(service, "GET", f"/api/v1/{service}/{row}")
+            assert (reply.status, reply.body) == (200, record)
+        else:
+            # emptyDir: the new pod starts from an empty data directory, so the table itself is gone.
+            assert out.strip() == "f", f"{service}: data survived a database pod delete in the ephemeral profile"
