@@ -52,6 +52,19 @@ run: setup ## Run one service with gunicorn: make run SERVICE=users PORT=8081 (d
 migrate: setup ## Apply one service's migrations: make migrate SERVICE=users (database from PG* variables)
 	$(PY) -m $(SERVICE) migrate
 
+##@ Provisioning
+.PHONY: deploy
+deploy: setup ## Bootstrap Minikube, build the images, install and verify Atlas (site.yml, inventories/dev; needs Docker)
+	ansible-playbook site.yml -i inventories/dev
+
+.PHONY: render
+render: setup ## Values + manifests without a cluster: make render ENV=dev PROFILE=full -> build/<env>/<profile>/
+	ansible-playbook playbooks/render.yml -i inventories/$(ENV) -e atlas_profile=$(PROFILE)
+
+.PHONY: destroy
+destroy: setup ## Uninstall the release (inventories/dev); make destroy DELETE_MINIKUBE=true also deletes the profile
+	ansible-playbook playbooks/teardown.yml -i inventories/dev -e minikube_delete=$(or $(DELETE_MINIKUBE),false)
+
 ##@ Help
 .PHONY: help
 help: ## List every target
