@@ -279,5 +279,9 @@ def evaluate(
         source = f.read()
     namespace = builtins_for(run)
     namespace["__file__"] = path
-    exec(compile(source, path, "exec"), namespace)  # noqa: S102 - the project's own Tiltfile
+    try:
+        exec(compile(source, path, "exec"), namespace)  # noqa: S102 - the project's own Tiltfile
+    except TiltfileError as failure:
+        failure.run = run  # what the Tiltfile had done before it stopped
+        raise
     return run
