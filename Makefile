@@ -65,6 +65,17 @@ render: setup ## Values + manifests without a cluster: make render ENV=dev PROFI
 destroy: setup ## Uninstall the release (inventories/dev); make destroy DELETE_MINIKUBE=true also deletes the profile
 	ansible-playbook playbooks/teardown.yml -i inventories/dev -e minikube_delete=$(or $(DELETE_MINIKUBE),false)
 
+##@ Developer loop
+.PHONY: tilt
+tilt: setup ## Live-update dev loop on the dev Minikube (after one make deploy): make tilt PROFILE=users-only
+	@command -v tilt >/dev/null || { echo "tilt is not installed: see https://docs.tilt.dev/install.html" >&2; exit 1; }
+	tilt up -- --profile=$(PROFILE)
+
+.PHONY: tilt-down
+tilt-down: ## Remove what make tilt applied; database volumes, Secrets and the namespace stay (docs/troubleshooting.md)
+	@command -v tilt >/dev/null || { echo "tilt is not installed: see https://docs.tilt.dev/install.html" >&2; exit 1; }
+	tilt down
+
 ##@ Help
 .PHONY: help
 help: ## List every target
