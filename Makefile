@@ -76,6 +76,15 @@ tilt-down: ## Remove what make tilt applied; database volumes, Secrets and the n
 	@command -v tilt >/dev/null || { echo "tilt is not installed: see https://docs.tilt.dev/install.html" >&2; exit 1; }
 	tilt down
 
+##@ Molecule
+# One shared Minikube for all four scenarios: each scenario's destroy keeps it (ATLAS_MOLECULE_KEEP_CLUSTER),
+# and the profile is deleted once at the end, pass or fail. Without a cluster this stops at the first line.
+.PHONY: molecule-cluster
+molecule-cluster: setup ## Molecule scenarios in cluster mode (Docker+Minikube, or ATLAS_KUBECONFIG); fails if no cluster
+	@MOLECULE_MODE=cluster $(PY) molecule/shared/atlas_mode.py --require cluster
+	MOLECULE_MODE=cluster ATLAS_MOLECULE_KEEP_CLUSTER=true molecule test --all; rc=$$?; \
+	MOLECULE_MODE=cluster ATLAS_MOLECULE_KEEP_CLUSTER=false molecule destroy -s full || rc=1; exit $$rc
+
 ##@ Help
 .PHONY: help
 help: ## List every target

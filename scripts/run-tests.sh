@@ -6,4 +6,7 @@ cd "$(dirname "$0")/.."
 
 stage "lint" scripts/lint.sh
 stage "pytest" python -m pytest -n 2 --dist loadfile
+# Render mode unless asked otherwise: a Docker engine on the machine must not turn `make test` into a cluster run
+# (that is `make molecule-cluster`).
+stage "molecule" env MOLECULE_MODE="${MOLECULE_MODE:-render}" molecule test --all
 stages_summary

@@ -46,8 +46,8 @@ class Mode:
         return f"molecule mode: {self.mode} ({self.reason})"
 
 
-def _docker_answers() -> tuple[bool, str]:
-    docker = shutil.which("docker")
+def _docker_answers(path: str | None) -> tuple[bool, str]:
+    docker = shutil.which("docker", path=path)
     if docker is None:
         return False, "docker is not installed"
     try:
@@ -105,7 +105,7 @@ def detect(env: dict[str, str] | None = None) -> Mode:
             context=context,
         )
 
-    docker_ok, docker_why = _docker_answers()
+    docker_ok, docker_why = _docker_answers(env.get("PATH"))
     if docker_ok:
         profile = env.get("ATLAS_MOLECULE_MINIKUBE_PROFILE", "").strip() or DEFAULT_MINIKUBE_PROFILE
         return Mode(CLUSTER, f"{docker_why}; Minikube profile {profile}", cluster="minikube", minikube_profile=profile)
@@ -113,7 +113,7 @@ def detect(env: dict[str, str] | None = None) -> Mode:
     nothing = f"{docker_why}; ATLAS_KUBECONFIG is not set"
     if forced == CLUSTER:
         raise ModeError(f"MOLECULE_MODE=cluster but no cluster can be had: {nothing}")
-    return Mode(RENDER, f"no cluster: {nothing}")
+    return Mode(RENDER, nothing)
 
 
 def main(argv: list[str] | None = None) -> int:

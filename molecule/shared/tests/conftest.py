@@ -54,7 +54,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     _scenario_profile()  # an unknown scenario is an error before any test runs
     mode = _mode()
     config.stash[_MODE_KEY] = mode
-    skip_cluster = pytest.mark.skip(reason=f"render mode: {mode.reason}")
+    skip_cluster = pytest.mark.skip(reason=f"render mode: no cluster ({mode.reason})")
     skip_render = pytest.mark.skip(reason="cluster mode: the live release is verified instead of rendered files")
     for item in items:
         if mode.mode == atlas_mode.RENDER and item.get_closest_marker("cluster"):

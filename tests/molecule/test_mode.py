@@ -1,0 +1,135 @@
+"""The Molecule mode decision (molecule/shared/atlas_mode.py) and `make molecule-cluster` without a cluster.
+
+The branching is proved with stand-in `docker` executables (marker `logic`): they answer like a
+running or a missing engine so each rule is exercised here, where no engine runs. The `make` test
+is real: on this machine no cluster can be had, and the target must say so and stop.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from tests.support.net import free_port
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+_spec = importlib.util.spec_from_file_location("atlas_mode", REPO_ROOT / "molecule" / "shared" / "atlas_mode.py")
+atlas_mode = importlib.util.module_from_spec(_spec)
+sys.modules["atlas_mode"] = atlas_mode  # dataclasses look their module up while the class is built
+_spec.loader.exec_module(atlas_mode)
+
+
+def stand_in_docker(tmp_path: Path, rc: int, out: str = "", err: str = "") -> str:
+    """A PATH whose only docker prints the given answer; returns the PATH value."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    docker = bin_dir / "docker"
+    docker.write_text(f"#!/bin/sh\nprintf '%s' '{out}'\nprintf '%s\\n' '{err}' >&2\nexit {rc}\n")
+    docker.chmod(0o755)
+    return str(bin_dir)
+
+
+@pytest.fixture
+def engine_up(tmp_path):
+    return stand_in_docker(tmp_path, 0, out="27.3.1")
+
+
+@pytest.fixture
+def engine_down(tmp_path):
+    return stand_in_docker(tmp_path, 1, err="Cannot connect to the Docker daemon at unix:///var/run/docker.sock.")
+
+
+@pytest.mark.logic
+def test_a_docker_engine_means_cluster_mode_on_the_dedicated_minikube_profile(engine_up):
+    mode = atlas_mode.detect({"PATH": engine_up})
+    assert (mode.mode, mode.cluster, mode.minikube_profile) == ("cluster", "minikube", "atlas-molecule")
+    assert "docker info answered (engine 27.3.1)" in mode.reason
+    other = atlas_mode.detect({"PATH": engine_up, "ATLAS_MOLECULE_MINIKUBE_PROFILE": "ci-1"})
+    assert other.minikube_profile == "ci-1"
+
+
+@pytest.mark.logic
+def test_no_engine_means_render_mode_and_says_why(engine_down, tmp_path):
+    mode = atlas_mode.detect({"PATH": engine_down})
+    assert mode.mode == "render"
+    assert "Cannot connect to the Docker daemon" in mode.reason
+    assert "ATLAS_KUBECONFIG is not set" in mode.reason
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert "docker is not installed" in atlas_mode.detect({"PATH": str(empty)}).reason
+
+
+@pytest.mark.logic
+def test_render_can_be_forced_even_with_an_engine(engine_up):
+    assert atlas_mode.detect({"PATH": engine_up, "MOLECULE_MODE": "render"}).mode == "render"
+
+
+@pytest.mark.logic
+def test_forced_cluster_mode_without_a_cluster_is_an_error_not_a_fallback(engine_down):
+    with pytest.raises(atlas_mode.ModeError, match=r"MOLECULE_MODE=cluster but no cluster can be had: .*Docker daemon"):
+        atlas_mode.detect({"PATH": engine_down, "MOLECULE_MODE": "cluster"})
+
+
+@pytest.mark.logic
+def test_a_wrong_mode_names_the_variable(engine_up):
+    with pytest.raises(atlas_mode.ModeError, match=r"MOLECULE_MODE must be 'render', 'cluster' or unset, got 'k8s'"):
+        atlas_mode.detect({"PATH": engine_up, "MOLECULE_MODE": "k8s"})
+
+
+@pytest.mark.logic
+def test_an_unusable_kubeconfig_is_an_error_even_when_docker_answers(engine_up, tmp_path):
+    missing = tmp_path / "nope.yaml"
+    with pytest.raises(atlas_mode.ModeError, match=rf"ATLAS_KUBECONFIG={missing}: no such file"):
+        atlas_mode.detect({"PATH": engine_up, "ATLAS_KUBECONFIG": str(missing)})
+    with pytest.raises(atlas_mode.ModeError, match="ATLAS_KUBE_CONTEXT is set but ATLAS_KUBECONFIG is not"):
+        atlas_mode.detect({"PATH": engine_up, "ATLAS_KUBE_CONTEXT": "prod"})
+
+
+@pytest.mark.logic
+def test_a_kubeconfig_whose_api_server_does_not_answer_is_an_error(engine_up, tmp_path):
+    # Nothing listens on the port: a real connection attempt by the real client, refused.
+    server = f"https://127.0.0.1:{free_port()}"
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(
+        textwrap.dedent(f"""\
+            apiVersion: v1
+            kind: Config
+            clusters: [{{name: c, cluster: {{server: "{server}", insecure-skip-tls-verify: true}}}}]
+            users: [{{name: u, user: {{token: not-a-secret}}}}]
+            contexts: [{{name: ctx, context: {{cluster: c, user: u}}}}]
+            current-context: ctx
+        """)
+    )
+    env = {"PATH": engine_up, "ATLAS_KUBECONFIG": str(kubeconfig)}
+    with pytest.raises(atlas_mode.ModeError, match=rf"the API server {server} does not answer"):
+        atlas_mode.detect(env)
+    with pytest.raises(atlas_mode.ModeError, match="ATLAS_KUBE_CONTEXT=other"):
+        atlas_mode.detect({**env, "ATLAS_KUBE_CONTEXT": "other"})
+
+
+def test_make_molecule_cluster_fails_in_one_line_without_a_cluster():
+    env = {k: v for k, v in os.environ.items() if k not in ("MOLECULE_MODE", "ATLAS_KUBECONFIG", "ATLAS_KUBE_CONTEXT")}
+    if atlas_mode.detect(env).mode == "cluster":
+        pytest.skip("a cluster can be had on this machine: make molecule-cluster would run for real")
+    # -o setup: the virtualenv and tools are already there; this test must not reinstall them.
+    proc = subprocess.run(
+        ["make", "--no-print-directory", "-o", "setup", "molecule-cluster"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode != 0
+    reason = [line for line in proc.stderr.splitlines() if line.startswith("molecule mode:")]
+    assert len(reason) == 1, proc.stderr
+    assert reason[0].startswith("molecule mode: error: MOLECULE_MODE=cluster but no cluster can be had: ")
+    assert "ATLAS_KUBECONFIG is not set" in reason[0]
+    # It stopped before Molecule: no scenario ran, nothing fell back to render mode.
+    assert "molecule test" not in proc.stdout + proc.stderr
