@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import os
 import tempfile
+import uuid
 
 # prometheus_client chooses its storage at import: give this test process its own directory first.
 os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="atlas-test-metrics-")
@@ -77,7 +78,12 @@ def projects_client(projects_app_factory):
 
 
 @pytest.fixture
-def users_server(users_db):
-    """A real users gunicorn (1 worker) on a loopback port, on its own migrated database."""
-    with ServiceProcess("users", env=users_db, workers=1, threads=4) as server:
+def users_server(postgres_server):
+    """A real users gunicorn (1 worker) on a loopback port, with its own migrated database (as deployed:
+    one database per service). ``.env`` holds that database's libpq variables."""
+    name = "users_" + uuid.uuid4().hex[:10]
+    env = postgres_server.create_database(name)
+    migrate(env, "users")
+    with ServiceProcess("users", env=env, workers=1, threads=4) as server:
         yield server
+    postgres_server.drop_database(name)

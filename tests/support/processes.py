@@ -30,7 +30,7 @@ _OWN_PREFIXES = ("PG", "ATLAS_", "GUNICORN_", "USERS_SERVICE_", "PROMETHEUS_MULT
 @dataclass
 class ServiceProcess:
     service: str  # "users" or "projects"
-    env: dict[str, str] = field(default_factory=dict)  # PG* and any ATLAS_*/USERS_SERVICE_* settings
+    env: dict[str, str] = field(default_factory=dict)  # PG* and any ATLAS_*/GUNICORN_*/USERS_SERVICE_* settings
     workers: int = 1
     threads: int = 2
     port: int = field(default_factory=free_port)

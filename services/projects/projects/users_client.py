@@ -6,6 +6,8 @@ import requests
 from atlas_common import request_id
 from atlas_common.errors import ApiError
 from requests.adapters import HTTPAdapter
+from urllib3.exceptions import MaxRetryError, NewConnectionError
+from urllib3.exceptions import TimeoutError as Urllib3Timeout
 from urllib3.util.retry import Retry
 
 from projects.config import UsersServiceSettings
@@ -39,17 +41,16 @@ class UsersClient:
     def ensure_user_exists(self, user_id: int) -> None:
         """Return if the user exists; raise ApiError (422, 502, 503, 504) otherwise."""
         url = f"{self.base_url}/api/v1/users/{user_id}"
-        headers = {request_id.HEADER: request_id.current() or ""}
+        rid = request_id.current()
+        headers = {request_id.HEADER: rid} if rid else {}
         try:
             response = self.session.get(url, headers=headers, timeout=self.timeout, allow_redirects=False)
-        except requests.Timeout:
-            raise self._error(
-                504, "dependency_timeout", f"the users service did not answer within {self.timeout:g}s"
-            ) from None
         except requests.RequestException as exc:
-            raise self._error(
-                503, "dependency_unavailable", f"the users service is unavailable: {_reason(exc)}"
-            ) from None
+            if _timed_out(exc):
+                message = f"the users service did not answer within {self.timeout:g}s"
+                raise self._error(504, "dependency_timeout", message) from None
+            message = f"the users service is unavailable: {_reason(exc)}"
+            raise self._error(503, "dependency_unavailable", message) from None
         if response.status_code == 200:
             return
         if response.status_code == 404:
@@ -60,6 +61,15 @@ class UsersClient:
 
     def _error(self, status: int, code: str, message: str) -> ApiError:
         return ApiError(status, code, message, {"dependency": DEPENDENCY, "url": self.base_url})
+
+
+def _timed_out(exc: requests.RequestException) -> bool:
+    # With a Retry policy, requests reports a read timeout as ConnectionError(MaxRetryError(ReadTimeoutError)).
+    if isinstance(exc, requests.Timeout):
+        return True
+    # urllib3's NewConnectionError (refused, unreachable) subclasses ConnectTimeoutError: not a timeout.
+    reason = exc.args[0].reason if exc.args and isinstance(exc.args[0], MaxRetryError) else None
+    return isinstance(reason, Urllib3Timeout) and not isinstance(reason, NewConnectionError)
 
 
 def _reason(exc: requests.RequestException) -> str:
