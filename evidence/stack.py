@@ -1,0 +1,65 @@
+"""The system under test, on loopback: one throwaway PostgreSQL, each service's database migrated
+once (as the release's init container does), and the services under gunicorn with the production
+settings of docs/interfaces.md (2 workers x 4 threads, pool = threads)."""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+import sys
+
+from tests.support.postgres import PostgresServer, wait_until
+from tests.support.processes import ServiceProcess
+
+# The production defaults, spelled out so the tables can name the settings they measured.
+WORKERS = 2
+THREADS = 4
+START_TIMEOUT = 30.0
+
+
+class Stack(contextlib.AbstractContextManager):
+    """``with Stack() as stack:``; every process it started is stopped on exit, whatever happened."""
+
+    def __init__(self) -> None:
+        self.pg = PostgresServer()
+        self.db_env: dict[str, dict[str, str]] = {}
+        self._running: list[ServiceProcess] = []
+
+    def __enter__(self) -> Stack:
+        self.pg.init()
+        self.pg.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for svc in reversed(self._running):
+            svc.__exit__(None, None, None)
+        self.pg.destroy()
+
+    def database(self, service: str) -> dict[str, str]:
+        """The service's own database, created and migrated on first use; returns its libpq env."""
+        if service not in self.db_env:
+            env = self.pg.create_database(service)
+            run = subprocess.run(
+                [sys.executable, "-m", service, "migrate"],
+                env=env | {"PATH": ""}, capture_output=True, text=True, timeout=60, check=False,
+            )  # fmt: skip
+            if run.returncode != 0:
+                raise RuntimeError(f"{service} migrate failed: {run.stderr or run.stdout}")
+            self.db_env[service] = env
+        return self.db_env[service]
+
+    def service(self, service: str, env: dict[str, str] | None = None, *, wait: bool = True) -> ServiceProcess:
+        """Start ``service`` with the production settings (``env`` adds or overrides); with ``wait``,
+        return once /readyz answers 200."""
+        proc = ServiceProcess(service, env={**self.database(service), **(env or {})}, workers=WORKERS, threads=THREADS)
+        self._running.append(proc)
+        proc.start(wait_path="/readyz" if wait else None, timeout=START_TIMEOUT)
+        if wait:
+            # /readyz is answered by whichever worker booted first; the drills compare worker pids, so
+            # wait for all of them.
+            wait_until(lambda: len(proc.worker_pids()) == WORKERS, timeout=START_TIMEOUT)
+        return proc
+
+    def stop(self, proc: ServiceProcess) -> None:
+        proc.__exit__(None, None, None)
+        self._running.remove(proc)
