@@ -45,12 +45,18 @@ chart-docs: ## Regenerate the parameters table of charts/atlas/README.md from va
 
 ##@ Services
 .PHONY: run
-run: setup ## Run one service with gunicorn: make run SERVICE=users PORT=8081 (database from PG* variables)
-	cd services/$(SERVICE) && GUNICORN_BIND=0.0.0.0:$(PORT) gunicorn --config python:atlas_common.gunicorn_conf "$(SERVICE).wsgi:app"
+run: setup check-service ## Run one service with gunicorn: make run SERVICE=users PORT=8081 (database from PG* variables)
+	GUNICORN_BIND=$(BIND_HOST):$(PORT) exec gunicorn --config python:atlas_common.gunicorn_conf "$(SERVICE).wsgi:app"
 
 .PHONY: migrate
-migrate: setup ## Apply one service's migrations: make migrate SERVICE=users (database from PG* variables)
+migrate: setup check-service ## Apply one service's migrations: make migrate SERVICE=users (database from PG* variables)
 	$(PY) -m $(SERVICE) migrate
+
+# Local runs listen on loopback only; BIND_HOST=0.0.0.0 exposes the service to the network on purpose.
+BIND_HOST ?= 127.0.0.1
+.PHONY: check-service
+check-service:
+	@case "$(SERVICE)" in users|projects) ;; *) echo "SERVICE must be users or projects, got '$(SERVICE)'" >&2; exit 2;; esac
 
 ##@ Provisioning
 .PHONY: deploy
