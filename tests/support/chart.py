@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -113,3 +114,21 @@ def of_kind(manifests: Iterable[dict], kind: str) -> list[dict]:
 
 def is_hook(doc: dict) -> bool:
     return "helm.sh/hook" in (doc["metadata"].get("annotations") or {})
+
+
+def render_notes(values: Mapping[str, Any] | None = None) -> str:
+    """templates/NOTES.txt as `helm install` would print it.
+
+    helm prints NOTES only on install/upgrade, which need a cluster, so a throwaway copy of the chart
+    renders the same text through `tpl` with the same values, helpers and release.
+    """
+    with tempfile.TemporaryDirectory() as tmp:
+        chart = shutil.copytree(CHART_DIR, os.path.join(tmp, "atlas"))
+        shutil.move(os.path.join(chart, "templates", "NOTES.txt"), os.path.join(chart, "files", "NOTES.txt"))
+        with open(os.path.join(chart, "templates", "zz-notes.yaml"), "w") as f:
+            f.write('notes: {{ tpl (.Files.Get "files/NOTES.txt") . | toJson }}\n')
+        args = ["template", RELEASE, chart, "--namespace", NAMESPACE, "--show-only", "templates/zz-notes.yaml"]
+        proc = _helm([*args, *_value_args(values, ())])
+        if proc.returncode != 0:
+            raise HelmError(args, proc.stderr)
+        return yaml.safe_load(proc.stdout)["notes"]
