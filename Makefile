@@ -91,6 +91,22 @@ molecule-cluster: setup ## Molecule scenarios in cluster mode (Docker+Minikube, 
 	MOLECULE_MODE=cluster ATLAS_MOLECULE_KEEP_CLUSTER=true molecule test --all; rc=$$?; \
 	MOLECULE_MODE=cluster ATLAS_MOLECULE_KEEP_CLUSTER=false molecule destroy -s full || rc=1; exit $$rc
 
+##@ Evidence
+# Loopback only, bounded in time; each prints its tables and writes build/<name>.md.
+.PHONY: bench
+bench: setup ## Throughput, latency, memory, start time vs pgbench; table -> build/bench.md (BENCH_SECONDS=8 per run)
+	EXTRA_APT=wrk scripts/install-tools.sh
+	$(PY) -m evidence.bench
+
+.PHONY: faults
+faults: setup ## Outage drills under write load: database down, users down, worker killed (fails on a lost write)
+	$(PY) -m evidence.faults
+
+.PHONY: fuzz
+fuzz: setup ## schemathesis against both services' OpenAPI + bad-input case counts (fails on any 5xx)
+	scripts/fuzz-venv.sh
+	$(PY) -m evidence.fuzz
+
 ##@ Help
 .PHONY: help
 help: ## List every target
