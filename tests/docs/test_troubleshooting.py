@@ -186,7 +186,8 @@ def libpq_shape(text: str) -> str:
 
 def check_migrate_wrong_password(tmp_path, request):
     database = request.getfixturevalue("database")
-    env = {**os.environ, **database, "PGPASSWORD": "not-the-password"}
+    # The volume's password is the fixture's; the Secret now holds another one.
+    env = {**os.environ, **database, "PGPASSWORD": database["PGPASSWORD"][::-1] + "x"}
     proc = subprocess.run(
         [sys.executable, "-m", "users", "migrate"], env=env, capture_output=True, text=True, timeout=60, check=False
     )
