@@ -62,8 +62,12 @@ def _docker_answers(path: str | None) -> tuple[bool, str]:
     return True, f"docker info answered (engine {proc.stdout.strip() or 'unknown'})"
 
 
-def _kubeconfig_answers(path: str, context: str) -> str:
-    """Return the server version, or raise ModeError saying why the kubeconfig is unusable."""
+def _kubeconfig_answers(path: str, context: str) -> tuple[str, str]:
+    """Return (context, server version), or raise ModeError saying why the kubeconfig is unusable.
+
+    The context is named explicitly (the file's current-context when none is given): the playbooks
+    need a context name for an existing cluster.
+    """
     if not os.path.isfile(path):
         raise ModeError(f"ATLAS_KUBECONFIG={path}: no such file")
     # Imported here so `make molecule-cluster` without a cluster stays fast and dependency-light.
@@ -71,15 +75,17 @@ def _kubeconfig_answers(path: str, context: str) -> str:
     from kubernetes.config.config_exception import ConfigException
 
     try:
-        api = config.new_client_from_config(config_file=path, context=context or None)
-    except ConfigException as exc:
+        if not context:
+            context = config.list_kube_config_contexts(config_file=path)[1]["name"]
+        api = config.new_client_from_config(config_file=path, context=context)
+    except (ConfigException, TypeError, KeyError) as exc:
         raise ModeError(f"ATLAS_KUBECONFIG={path} (ATLAS_KUBE_CONTEXT={context or '<current>'}): {exc}") from exc
     try:
         info = client.VersionApi(api).get_code(_request_timeout=10)
     except Exception as exc:  # any transport or API failure means "no usable cluster"
         why = f"the API server {api.configuration.host} does not answer ({exc.__class__.__name__})"
         raise ModeError(f"ATLAS_KUBECONFIG={path}: {why}") from exc
-    return info.git_version
+    return context, info.git_version
 
 
 def detect(env: dict[str, str] | None = None) -> Mode:
@@ -96,10 +102,10 @@ def detect(env: dict[str, str] | None = None) -> Mode:
         raise ModeError("ATLAS_KUBE_CONTEXT is set but ATLAS_KUBECONFIG is not: name the kubeconfig file too")
     if kubeconfig:
         kubeconfig = os.path.abspath(kubeconfig)
-        version = _kubeconfig_answers(kubeconfig, context)
+        context, version = _kubeconfig_answers(kubeconfig, context)
         return Mode(
             CLUSTER,
-            f"ATLAS_KUBECONFIG answers (Kubernetes {version})",
+            f"ATLAS_KUBECONFIG answers (context {context}, Kubernetes {version})",
             cluster="kubeconfig",
             kubeconfig=kubeconfig,
             context=context,

@@ -24,6 +24,9 @@ for path in (str(REPO_ROOT), str(SHARED)):
 import atlas_mode  # noqa: E402
 from atlas_profiles import PROFILES, Profile  # noqa: E402
 
+_MODE_KEY = pytest.StashKey[atlas_mode.Mode]()
+_PROFILE_KEY = pytest.StashKey[Profile]()
+
 # The inventory scenario.yml passes to the playbooks; render.yml writes build/<env>/<profile>/.
 INVENTORY_ENV = "test"
 
@@ -31,6 +34,8 @@ INVENTORY_ENV = "test"
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "render: checks the rendered release (render mode only)")
     config.addinivalue_line("markers", "cluster: checks the live release on a cluster (cluster mode only)")
+    config.stash[_PROFILE_KEY] = _scenario_profile()  # an unknown scenario is an error before any test runs
+    config.stash[_MODE_KEY] = _mode()
 
 
 def _scenario_profile() -> Profile:
@@ -51,9 +56,7 @@ def _mode() -> atlas_mode.Mode:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    _scenario_profile()  # an unknown scenario is an error before any test runs
-    mode = _mode()
-    config.stash[_MODE_KEY] = mode
+    mode = config.stash[_MODE_KEY]
     skip_cluster = pytest.mark.skip(reason=f"render mode: no cluster ({mode.reason})")
     skip_render = pytest.mark.skip(reason="cluster mode: the live release is verified instead of rendered files")
     for item in items:
@@ -63,17 +66,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip_render)
 
 
-_MODE_KEY = pytest.StashKey[atlas_mode.Mode]()
-
-
 @pytest.fixture(scope="session")
 def mode(pytestconfig: pytest.Config) -> atlas_mode.Mode:
     return pytestconfig.stash[_MODE_KEY]
 
 
 @pytest.fixture(scope="session")
-def profile() -> Profile:
-    return _scenario_profile()
+def profile(pytestconfig: pytest.Config) -> Profile:
+    return pytestconfig.stash[_PROFILE_KEY]
 
 
 @pytest.fixture(scope="session")
@@ -82,5 +82,5 @@ def build_dir(profile: Profile) -> Path:
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
-    name = os.environ.get("MOLECULE_SCENARIO_NAME", "?")
-    return [f"atlas scenario: {name}"]
+    mode = config.stash[_MODE_KEY]
+    return [f"atlas scenario {config.stash[_PROFILE_KEY].name}: {mode.mode} mode, {mode.reason}"]

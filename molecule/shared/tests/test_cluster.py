@@ -49,7 +49,8 @@ def test_enabled_services_and_databases_are_ready(cluster, profile):
         sts = cluster.apps.read_namespaced_stateful_set(f"{RELEASE}-{service}-postgresql", NAMESPACE)
         assert (sts.status.ready_replicas or 0) == sts.spec.replicas, f"{service} database not ready"
         for component in (service, f"{service}-postgresql"):
-            pods = cluster.pods(component)
+            # Pods on their way out (an earlier rollout) are not this release's pods any more.
+            pods = [p for p in cluster.pods(component) if p.metadata.deletion_timestamp is None]
             assert pods, f"no {component} pods"
             assert all(cluster.is_ready(p) for p in pods), f"{component}: not every pod is Ready"
 
