@@ -57,6 +57,9 @@ def starlark_violations(source: str) -> list[str]:
                 found.append(f"line {node.lineno}: {what}")
         if isinstance(node, ast.Compare) and any(isinstance(op, ast.Is | ast.IsNot) for op in node.ops):
             found.append(f"line {node.lineno}: 'is' comparisons")
+        # Valid Starlark, but its repr() quotes strings with " where Python's uses ': the output would differ.
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and re.search(r"%(\(\w+\))?r", node.value):
+            found.append(f"line {node.lineno}: %r (Starlark's repr() quotes differently from Python's)")
     return found
 
 
