@@ -92,8 +92,9 @@ def schemathesis(service: str, base_url: str) -> FuzzResult:
             SCHEMATHESIS, "run", schema_url, "--checks", ",".join(CHECKS), f"--max-examples={EXAMPLES}",
             f"--seed={SEED}", "--report", "ndjson", "--report-dir", out, "--no-color", "--request-timeout=10",
         ]  # fmt: skip
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=TIME_LIMIT, check=False)
         os.makedirs(BUILD_DIR, exist_ok=True)
+        # cwd: schemathesis keeps its crash cache in ./.schemathesis; build/ is ignored by git
+        proc = subprocess.run(cmd, cwd=BUILD_DIR, capture_output=True, text=True, timeout=TIME_LIMIT, check=False)
         log = os.path.join(BUILD_DIR, f"fuzz-{service}.log")
         with open(log, "w") as f:
             f.write(proc.stdout + proc.stderr)  # schemathesis' own report: failures with curl to replay them

@@ -1,7 +1,9 @@
 """No secret enters the repository: detect-secrets over every tracked and every new (not ignored) file.
 
 Findings already reviewed and accepted live in .secrets.baseline (its settings - plugins and filters -
-are the ones used here). After reviewing a new finding that is not a secret, refresh the baseline
+are the ones used here). Its filters skip two kinds of line that name rather than hold a secret: sha256
+checksums, and keys that reference a Kubernetes Secret or a password *source* (existingSecret, secretName,
+secretKey, *password_source). After reviewing a new finding that is not a secret, refresh the baseline
 with scripts/secrets-baseline.sh, then label it: detect-secrets audit .secrets.baseline
 """
 
