@@ -70,6 +70,9 @@ def projects_app_factory(projects_db, monkeypatch):
     yield make
     for app in apps:
         app.extensions["atlas"].pool.close()
+        users = app.extensions["projects.users"]
+        if users is not None:
+            users.session.close()  # no keep-alive connection left to delay the users server's shutdown
 
 
 @pytest.fixture

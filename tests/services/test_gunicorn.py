@@ -14,10 +14,13 @@ def test_starts_fast_serves_json_logs_and_stops_gracefully(users_db):
     server = ServiceProcess("users", env=users_db, workers=2, threads=4).start(wait_path=None)
     try:
         ready_after = server.wait_for("/readyz")
-        print(f"\nusers: first 200 on /readyz {ready_after:.3f}s after process start")
-        # The bar is 'well under 1 s'; measured ~0.5 s on an idle 2-core machine;
-        # the margin absorbs parallel test workers.
-        assert ready_after < 2.0
+        cpu = server.cpu_seconds()
+        print(f"\nusers: first 200 on /readyz {ready_after:.3f}s after process start, {cpu:.2f}s of CPU")
+        # The bar is 'well under 1 s' (measured ~0.5 s on an idle 2-core machine). Wall time depends on
+        # what else the machine runs, so the firm check is the CPU the start cost; the wall-time bound
+        # only catches waiting (a connect timeout, a sleep, migrations at start).
+        assert cpu < 1.0
+        assert ready_after < 10
 
         created = requests.post(
             server.url("/api/v1/users"),
@@ -46,6 +49,7 @@ def test_starts_fast_serves_json_logs_and_stops_gracefully(users_db):
     assert post["duration_ms"] > 0
     assert sum(line["path"] == "/db-status" for line in access) == 50  # one line per request
     assert any(line["logger"] == "gunicorn.error" and "Shutting down" in line["message"] for line in lines)
+    assert not any("Control socket" in line["message"] for line in lines)  # no admin socket in the pod
 
 
 def test_metrics_add_up_across_workers(users_db):

@@ -141,6 +141,17 @@ class ServiceProcess:
                     return int(line.split()[1])
         raise RuntimeError(f"no VmRSS for pid {pid}")
 
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) the master and its live workers have used so far: unlike wall
+        time, it does not grow when other processes crowd the machine."""
+        ticks = os.sysconf("SC_CLK_TCK")
+        total = 0
+        for pid in [self.pid, *self.worker_pids()]:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of proc(5))
+        return total / ticks
+
     def logs(self) -> str:
         with open(self.log_path, encoding="utf-8", errors="replace") as f:
             return f.read()

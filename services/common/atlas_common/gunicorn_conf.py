@@ -25,6 +25,9 @@ preload_app = True
 # The app writes one JSON line per request; gunicorn's own access log would double it.
 accesslog = None
 logconfig_dict = dict_config(_app.log_level)
+# gunicorn >= 25 opens a runtime control socket under $HOME by default: an admin interface a pod
+# does not need (Kubernetes scales and restarts), and a write outside /tmp.
+control_socket_disable = True
 
 
 def on_starting(server) -> None:
