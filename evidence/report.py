@@ -60,9 +60,12 @@ def machine() -> str:
                 cpu = line.split(":", 1)[1].strip()
                 break
     mem_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    # The load average says whether something else shared the cores while the figures were taken.
+    load = " / ".join(f"{x:.1f}" for x in os.getloadavg())
     return (
         f"Machine: {os.cpu_count()} cores ({cpu}), {mem_gib:.0f} GiB RAM, "
-        f"{platform.system()} {platform.machine()}, Python {platform.python_version()}"
+        f"{platform.system()} {platform.machine()}, Python {platform.python_version()}; "
+        f"load average (1/5/15 min) {load}"
     )
 
 

@@ -1,18 +1,23 @@
 """Every pod the chart can render runs as non-root with a read-only root filesystem.
 
-The chart is rendered with the real helm binary for each deployment shape (both services, one of them,
-no persistence, external databases), hooks and `helm test` pods included, and every container - init
-containers too - is checked with Kubernetes' own precedence: a container's securityContext overrides
-the pod's for runAsNonRoot and runAsUser; readOnlyRootFilesystem exists only per container.
+The chart is rendered with the real helm binary (tests/support/chart.py) for every combination of the
+toggle matrix (tests/chart/matrix.py) and every values file the chart tests use (tests/chart/values/),
+hooks and `helm test` pods included. Every container - init containers too - is checked with Kubernetes'
+own precedence: a container's securityContext overrides the pod's for runAsNonRoot and runAsUser;
+readOnlyRootFilesystem exists only per container.
 """
 
 from __future__ import annotations
 
+import glob
 import os
-import subprocess
 
 import pytest
-import yaml
+
+from tests.chart.matrix import COMBOS
+from tests.support.chart import REPO_ROOT, render
+
+VALUES_FILES = sorted(glob.glob(os.path.join(REPO_ROOT, "tests", "chart", "values", "*.yaml")))
 
 # Where each workload kind keeps its pod spec.
 POD_SPEC_PATHS = {
@@ -25,27 +30,6 @@ POD_SPEC_PATHS = {
     "CronJob": ("spec", "jobTemplate", "spec", "template", "spec"),
 }
 CONTAINER_LISTS = ("initContainers", "containers", "ephemeralContainers")
-
-EXTERNAL_DB = [
-    f"{svc}.{key}"
-    for svc in ("users", "projects")
-    for key in (
-        "postgresql.enabled=false",
-        "externalDatabase.host=db.example.test",
-        "externalDatabase.existingSecret=db",
-    )
-]
-# name -> helm --set values (defaults: both services, each with its persistent PostgreSQL).
-SHAPES = {
-    "defaults": [],
-    "users-only": ["projects.enabled=false"],
-    "projects-only": ["users.enabled=false"],
-    "ephemeral": ["users.postgresql.persistence.enabled=false", "projects.postgresql.persistence.enabled=false"],
-    "external-databases": EXTERNAL_DB,
-    "scaling": [
-        f"{svc}.{k}.enabled=true" for svc in ("users", "projects") for k in ("autoscaling", "podDisruptionBudget")
-    ],
-}
 
 
 def pod_specs(manifests: list[dict]):
@@ -84,21 +68,25 @@ def pod_security_violations(manifests: list[dict]) -> list[str]:
     return problems
 
 
-def render(repo_root: str, values: list[str]) -> list[dict]:
-    cmd = ["helm", "template", "atlas", os.path.join(repo_root, "charts", "atlas")]
-    for value in values:
-        cmd += ["--set", value]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False)
-    assert proc.returncode == 0, f"helm template failed for {values}:\n{proc.stderr}"
-    return [doc for doc in yaml.safe_load_all(proc.stdout) if doc]
-
-
-@pytest.mark.parametrize("shape", sorted(SHAPES))
-def test_every_rendered_container_is_non_root_with_read_only_root_filesystem(repo_root: str, shape: str) -> None:
-    manifests = render(repo_root, SHAPES[shape])
-    # Guard against passing vacuously: each shape runs at least one service container.
-    assert any(True for _, spec in pod_specs(manifests) for _ in containers(spec)), f"{shape}: no container rendered"
+def _assert_safe(manifests: list[dict]) -> None:
+    # Not vacuous: the rendering must hold containers for the check to mean anything.
+    assert any(True for _, spec in pod_specs(manifests) for _ in containers(spec)), "no container rendered"
     assert pod_security_violations(manifests) == []
+
+
+# Both services off renders no workload at all; the matrix's other combinations each run some.
+@pytest.mark.parametrize("combo", [c for c in COMBOS if c.enabled], ids=lambda c: c.id)
+def test_every_container_of_every_toggle_combination(combo) -> None:
+    _assert_safe(render(combo.values()))
+
+
+@pytest.mark.parametrize("values_file", VALUES_FILES, ids=os.path.basename)
+def test_every_container_of_every_values_file(values_file: str) -> None:
+    _assert_safe(render(values_files=[values_file]))
+
+
+def test_the_values_files_are_found() -> None:
+    assert len(VALUES_FILES) >= 3, VALUES_FILES
 
 
 def _deployment(pod_ctx: dict, container_ctx: dict, init_ctx: dict | None = None) -> dict:
