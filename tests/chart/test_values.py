@@ -253,3 +253,21 @@ def test_helm_test_pods_check_each_enabled_service() -> None:
     assert container["command"][:2] == ["python", "-c"]
     assert "/readyz" in container["command"][2] and "/db-status" in container["command"][2]
     assert container["command"][3] == "http://atlas-users:80"
+
+
+def test_mixed_database_shapes_per_service() -> None:
+    """The toggles are per service: users keeps its ephemeral PostgreSQL while projects goes external."""
+    manifests = render(
+        {
+            "users.postgresql.persistence.enabled": False,
+            "projects.postgresql.enabled": False,
+            "projects.externalDatabase.host": "pg.example.test",
+            "projects.externalDatabase.existingSecret": "pg",
+        }
+    )
+    ids = resource_ids(manifests)
+    assert {("StatefulSet", "atlas-users-postgresql"), ("Secret", "atlas-users-postgresql")} <= ids
+    assert not {n for k, n in ids if n.startswith("atlas-projects-postgresql")}
+    users_sts = find(manifests, "StatefulSet", "atlas-users-postgresql")
+    assert "volumeClaimTemplates" not in users_sts["spec"]
+    assert find(manifests, "ConfigMap", "atlas-projects")["data"]["PGHOST"] == "pg.example.test"
