@@ -138,3 +138,15 @@ def test_request_id_is_kept_or_generated(users_client):
     forged = users_client.get("/livez", headers={"X-Request-ID": 'x" , "status": 200'})
     assert forged.headers["X-Request-ID"] != 'x" , "status": 200'
     assert users_client.get("/livez").headers["X-Request-ID"] != generated
+
+
+def test_unexpected_errors_are_a_json_500_without_internals(users_app):
+    def broken():
+        raise RuntimeError("secret internal detail")
+
+    users_app.add_url_rule("/broken", view_func=broken)
+    response = users_app.test_client().get("/broken")
+    error = assert_error(response, 500, "internal_error")
+    assert "secret" not in response.get_data(as_text=True)
+    assert "Traceback" not in response.get_data(as_text=True)
+    assert error == {"code": "internal_error", "message": "internal server error"}

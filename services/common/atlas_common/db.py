@@ -144,5 +144,5 @@ class Pool:
 
     def _report(self) -> None:
         if self._observer is not None:
-            stats = self.stats()
-            self._observer(stats["size"], stats["in_use"], stats["idle"])
+            # Unlocked reads: a gauge is a sample, and the next borrow or return reports again.
+            self._observer(self.size, self._in_use, len(self._idle))
