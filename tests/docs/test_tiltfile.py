@@ -267,3 +267,15 @@ def test_dev_loop_reloads_synced_code_on_hup_and_stops_on_term(tilt_up, tmp_path
         if proc.poll() is None:
             proc.kill()
         log.close()
+
+
+def test_make_targets_start_and_stop_tilt_with_the_profile(tilt_up):
+    listing = subprocess.run(["make", "-s", "help"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    section = listing.split("Developer loop\n", 1)[1].split("\n\n", 1)[0]
+    assert [line.split()[0] for line in section.splitlines()] == ["tilt", "tilt-down"]
+    dry_run = subprocess.run(
+        ["make", "-n", "tilt", "PROFILE=users-only"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout
+    # The flag the Tiltfile defines, with the Makefile's PROFILE.
+    assert "tilt up -- --profile=users-only" in dry_run.splitlines()
+    assert "profile" in tilt_up("full").defined_settings
