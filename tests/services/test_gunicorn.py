@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+import signal
+import threading
+import time
 
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.support.postgres import wait_until
 from tests.support.processes import ServiceProcess
 
 
@@ -72,3 +76,35 @@ def test_metrics_add_up_across_workers(users_db):
     assert values[("atlas_http_requests_total", "/readyz", None)] == len(readyz) == 60
     assert values[("atlas_db_pool_size", None, None)] == 4  # 2 workers x 2 connections
     assert 2 <= values[("atlas_db_pool_connections", None, "idle")] <= 4
+
+
+def test_sigterm_lets_the_request_in_flight_finish(users_db, postgres_server):
+    with ServiceProcess("users", env=users_db, workers=1, threads=2) as server:
+        # Hold a lock on the table so that a list request is in flight, waiting, when SIGTERM arrives.
+        holder = postgres_server.connect(users_db["PGDATABASE"])
+        holder.autocommit = False
+        holder.cursor().execute("LOCK TABLE users IN ACCESS EXCLUSIVE MODE")
+        result: dict[str, requests.Response] = {}
+        client = threading.Thread(target=lambda: result.update(r=requests.get(server.url("/api/v1/users"), timeout=20)))
+        client.start()
+        watcher = postgres_server.connect(users_db["PGDATABASE"])
+
+        def request_waits_on_the_lock() -> bool:
+            with watcher.cursor() as cur:
+                cur.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")
+                return cur.fetchone()[0] == 1
+
+        wait_until(request_waits_on_the_lock, timeout=10)
+        server.proc.send_signal(signal.SIGTERM)
+        time.sleep(0.5)
+        still_running = server.proc.poll() is None
+        holder.rollback()  # the request can finish now
+        client.join(timeout=20)
+        exit_code = server.proc.wait(timeout=20)
+        watcher.close()
+        holder.close()
+
+    assert still_running  # gunicorn waited for the request instead of cutting it off
+    assert result["r"].status_code == 200
+    assert result["r"].json()["items"] == []
+    assert exit_code == 0

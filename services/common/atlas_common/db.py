@@ -36,6 +36,7 @@ PoolObserver = Callable[[int, int, int], None]  # (size, in_use, idle)
 class Pool:
     def __init__(self, settings: Settings, application_name: str, observer: PoolObserver | None = None) -> None:
         self.size = settings.pool_size
+        # Waiting for a busy connection is bounded like opening one: past that, a 503 beats a hung request.
         self._wait = float(settings.connect_timeout)
         # Host, port, database, user and password come from the libpq environment (PGHOST, ...).
         self._connect_kwargs = {
