@@ -39,6 +39,12 @@ def page_model(item: type[BaseModel]) -> type[BaseModel]:
     )
 
 
+def _without_defaults(schema: dict[str, Any]) -> None:
+    # A PATCH field that is not sent stays as it is: "absent" is not a default value, and null is refused.
+    for prop in schema.get("properties", {}).values():
+        prop.pop("default", None)
+
+
 class PartialUpdate(BaseModel):
     """Base of PATCH bodies: only the fields sent change; at least one is sent; null is no value.
 
@@ -46,7 +52,7 @@ class PartialUpdate(BaseModel):
     while the documented schema still says X.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_without_defaults)
 
     @model_validator(mode="after")
     def _something_to_change(self):
