@@ -197,10 +197,15 @@ def test_port_flag_moves_the_forward():
     assert api["port_forwards"][0]["local_port"] == 9181
 
 
+def test_the_dev_minikube_context_is_allowed(tilt_up):
+    assert tilt_up("full").called("allow_k8s_contexts") == [{"contexts": DEV_CONTEXT}]
+
+
 def test_refuses_another_kube_context_before_rendering():
     with pytest.raises(TiltfileError) as failure:
         evaluate(ROOT, "prod-eu-1", {"profile": "full"})
     assert failure.value.run.commands == [], "nothing may run against an unexpected cluster"
+    assert failure.value.run.called("allow_k8s_contexts") == []
     assert f"kube context is 'prod-eu-1', but Tilt deploys to the dev Minikube profile '{DEV_CONTEXT}'" in str(
         failure.value
     )
