@@ -27,7 +27,9 @@ SUPERUSER = "postgres"
 def _bindir() -> str:
     candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(p.split("/")[4]))
     if not candidates:
-        raise RuntimeError("PostgreSQL server binaries not found: run scripts/install-tools.sh (apt-get install postgresql)")
+        raise RuntimeError(
+            "PostgreSQL server binaries not found: run scripts/install-tools.sh (apt-get install postgresql)"
+        )
     return os.path.dirname(candidates[-1])
 
 
@@ -46,8 +48,7 @@ class PostgresServer:
         self.logfile = os.path.join(self.workdir, "server.log")
         self._as_root = os.geteuid() == 0
         if self._as_root:
-            shutil.chown(self.workdir, user="postgres", group="postgres")
-            os.chmod(self.workdir, 0o755)
+            shutil.chown(self.workdir, user="postgres", group="postgres")  # root reads it regardless
 
     # -- process control -------------------------------------------------------------------------
     def _run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -63,8 +64,17 @@ class PostgresServer:
         if self._as_root:
             shutil.chown(pwfile, user="postgres", group="postgres")
         self._run(
-            f"{self.bindir}/initdb", "-D", self.datadir, "-U", SUPERUSER, "--pwfile", pwfile,
-            "--auth=scram-sha-256", "--encoding=UTF8", "--locale=C.UTF-8", "-N",
+            f"{self.bindir}/initdb",
+            "-D",
+            self.datadir,
+            "-U",
+            SUPERUSER,
+            "--pwfile",
+            pwfile,
+            "--auth=scram-sha-256",
+            "--encoding=UTF8",
+            "--locale=C.UTF-8",
+            "-N",
         )
         os.unlink(pwfile)
         with open(os.path.join(self.datadir, "postgresql.auto.conf"), "a") as f:
@@ -76,7 +86,9 @@ class PostgresServer:
         return self
 
     def start(self, timeout: float = 30) -> None:
-        self._run(f"{self.bindir}/pg_ctl", "-D", self.datadir, "-l", self.logfile, "-w", "-t", str(int(timeout)), "start")
+        self._run(
+            f"{self.bindir}/pg_ctl", "-D", self.datadir, "-l", self.logfile, "-w", "-t", str(int(timeout)), "start"
+        )
 
     def stop(self, mode: str = "fast") -> None:
         """Stop the server. ``fast`` closes client connections, as a real outage does."""
@@ -90,7 +102,9 @@ class PostgresServer:
         shutil.rmtree(self.workdir, ignore_errors=True)
 
     # -- clients ---------------------------------------------------------------------------------
-    def libpq_env(self, database: str = "postgres", user: str = SUPERUSER, password: str | None = None) -> dict[str, str]:
+    def libpq_env(
+        self, database: str = "postgres", user: str = SUPERUSER, password: str | None = None
+    ) -> dict[str, str]:
         """The standard libpq variables a service reads, pointing at this server."""
         return {
             "PGHOST": self.host,
