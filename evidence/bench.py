@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 
 from evidence import db, pgbench, pooltrap, proc, report, wrk
 from evidence.report import Table
@@ -29,11 +30,19 @@ USER_BODY = json.dumps({"email": "bench-{n}@example.test", "name": "Bench {n}"})
 PROJECT_BODY = '{"name": "Bench {n}", "owner_id": {id}}'  # {id}: an existing user, so the owner check passes
 
 
-def _measure(url: str, counter: db.SessionCounter, **kwargs) -> tuple[wrk.WrkResult, int]:
-    """One wrk run and the number of database connections opened during it."""
-    before = counter.read()
+@dataclass(frozen=True)
+class Run:
+    wrk: wrk.WrkResult
+    connections_opened: int
+    cpu_ms_per_request: float  # of every service process that served it; unlike req/s, barely moved by load
+
+
+def _measure(url: str, counter: db.SessionCounter, serving: list, **kwargs) -> Run:
+    """One wrk run, the database connections opened during it, and the services' CPU time per request."""
+    before, cpu_before = counter.read(), sum(s.cpu_seconds() for s in serving)
     result = wrk.run(url, duration=SECONDS, threads=WRK_THREADS, connections=CONNECTIONS, **kwargs)
-    return result, counter.read() - before
+    cpu = sum(s.cpu_seconds() for s in serving) - cpu_before
+    return Run(result, counter.read() - before, 1000 * cpu / max(result.requests, 1))
 
 
 def _user_ids(env: dict[str, str], limit: int = 2000) -> list[str]:
@@ -94,8 +103,13 @@ def main() -> int:
     print(f"[bench] {report.machine()}\n[bench] {settings}", flush=True)
     load = Table(
         "Throughput and latency (one run each)",
-        ["what", "req/s", "p50 ms", "p99 ms", "errors", "new DB connections"],
-        notes=[settings, "new DB connections: sessions PostgreSQL counted during the run (pg_stat_database)"],
+        ["what", "req/s", "p50 ms", "p99 ms", "errors", "new DB connections", "service CPU ms/req"],
+        notes=[
+            settings,
+            "new DB connections: sessions PostgreSQL counted during the run (pg_stat_database)",
+            "service CPU ms/req: CPU time of the gunicorn processes that served the run (projects: with users,"
+            " which answers its owner checks) per request; 2 cores / this bounds req/s from above (wrk needs CPU too)",
+        ],
     )
     pool = Table(
         "Connection pool: sized to the threads vs not",
@@ -120,18 +134,20 @@ def main() -> int:
                 ),
             ]:
                 print(f"[bench] {label}", flush=True)
-                runs[label] = _measure(url, counter, **kwargs)
+                runs[label] = _measure(url, counter, [users], **kwargs)
             ids = _user_ids(users_env)
             print("[bench] GET /api/v1/users/<id>", flush=True)
             runs["GET /api/v1/users/<id>"] = _measure(
-                users.url("/api/v1/users/"), users_db, workload="get_ids", ids=ids
+                users.url("/api/v1/users/"), users_db, [users], workload="get_ids", ids=ids
             )
             print("[bench] POST /api/v1/projects", flush=True)
             runs["POST /api/v1/projects (owner check on)"] = _measure(
-                projects.url("/api/v1/projects"), projects_db, workload="post_json", body=PROJECT_BODY, ids=ids
-            )
-            for label, (r, opened) in runs.items():
-                load.add(label, r.rps, r.p50_ms, r.p99_ms, r.errors, opened)
+                projects.url("/api/v1/projects"), projects_db, [projects, users],
+                workload="post_json", body=PROJECT_BODY, ids=ids,
+            )  # fmt: skip
+            for label, run in runs.items():
+                r = run.wrk
+                load.add(label, r.rps, r.p50_ms, r.p99_ms, r.errors, run.connections_opened, run.cpu_ms_per_request)
             memory = {"users": _worker_memory(users), "projects": _worker_memory(projects)}
 
             print("[bench] pgbench", flush=True)
@@ -140,16 +156,18 @@ def main() -> int:
             for label, script in [("SELECT 1", "select1"), ("single-row INSERT", "insert_row")]:
                 pg[label] = pgbench.run(users_env, script, clients=CONNECTIONS, threads=WRK_THREADS, duration=SECONDS)
                 r = pg[label]
-                load.add(f"pgbench {label}", r.tps, None, None, r.failed, None)
+                load.add(f"pgbench {label}", r.tps, None, None, r.failed, None, None)
                 load.notes.append(f"pgbench {label}: mean latency {r.mean_ms:.3f} ms (pgbench reports no percentiles)")
 
             print("[bench] GET /db-status with an undersized pool (ATLAS_DB_POOL_SIZE=1)", flush=True)
             small = stack.service("users", {"ATLAS_DB_POOL_SIZE": "1"})
-            small_run, small_opened = _measure(small.url("/db-status"), users_db)
+            small_run = _measure(small.url("/db-status"), users_db, [small])
             stack.stop(small)
-        db_status, db_status_opened = runs["GET /db-status"]
-        pool.add(f"service /db-status, pool = threads ({THREADS})", db_status.rps, db_status_opened)
-        pool.add("service /db-status, pool = 1 (threads queue for it)", small_run.rps, small_opened)
+        db_status = runs["GET /db-status"].wrk
+        pool.add(
+            f"service /db-status, pool = threads ({THREADS})", db_status.rps, runs["GET /db-status"].connections_opened
+        )
+        pool.add("service /db-status, pool = 1 (threads queue for it)", small_run.wrk.rps, small_run.connections_opened)
         print("[bench] psycopg2 ThreadedConnectionPool trap", flush=True)
         for minconn in (1, THREADS):
             t = pooltrap.run(users_env, minconn=minconn, threads=THREADS, seconds=max(3, SECONDS // 2))
@@ -183,13 +201,17 @@ def main() -> int:
         ):
             provisioning.add(label, took, changed if changed is not None else "no recap")
 
-    livez = runs["GET /livez"][0]
-    post_users = runs["POST /api/v1/users"][0]
+    livez = runs["GET /livez"].wrk
+    post_users = runs["POST /api/v1/users"].wrk
     ratios = Table("Ratios (same run)", ["ratio", "value"])
     ratios.add("/db-status / /livez (req/s)", db_status.rps / livez.rps)
+    ratios.add(
+        "/db-status / /livez (capacity: inverse CPU per request)",
+        runs["GET /livez"].cpu_ms_per_request / runs["GET /db-status"].cpu_ms_per_request,
+    )
     ratios.add("/db-status / pgbench SELECT 1", db_status.rps / pg["SELECT 1"].tps)
     ratios.add("POST /api/v1/users / pgbench INSERT", post_users.rps / pg["single-row INSERT"].tps)
-    ratios.add("GET /api/v1/users/<id> / pgbench SELECT 1", runs["GET /api/v1/users/<id>"][0].rps / pg["SELECT 1"].tps)
+    ratios.add("GET /api/v1/users/<id> / pgbench SELECT 1", runs["GET /api/v1/users/<id>"].wrk.rps / pg["SELECT 1"].tps)
 
     targets = Table("Targets (issue 7)", ["target", "measured", "met"])
     targets.add(
