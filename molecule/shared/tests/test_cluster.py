@@ -136,3 +136,5 @@ def test_persistence_contract(cluster, profile):
         else:
             # emptyDir: the new pod starts from an empty data directory, so the table itself is gone.
             assert out.strip() == "f", f"{service}: data survived a database pod delete in the ephemeral profile"
+            reply = cluster.http(service, "GET", f"/api/v1/{service}/{row}")
+            assert reply.status != 200, f"{service}: the API still serves record {row}: {reply.body}"
