@@ -57,13 +57,15 @@ def _worker_memory(service) -> dict[str, float]:
     return {"rss": max(s["rss"] for s in sizes), "pss": max(s["pss"] for s in sizes)}
 
 
-def _readyz_seconds(stack: Stack) -> list[float]:
-    """Fresh users processes: seconds from spawning gunicorn to the first 200 on /readyz."""
+def _readyz_seconds(stack: Stack) -> list[tuple[float, float]]:
+    """Fresh users processes: (wall seconds from spawning gunicorn to the first 200 on /readyz, CPU seconds
+    gunicorn used until then). The CPU figure does not grow when other processes crowd the machine."""
     times = []
     for _ in range(READYZ_STARTS):
         svc = stack.service("users", wait=False)
         try:
-            times.append(svc.wait_for("/readyz", timeout=30))
+            wall = svc.wait_for("/readyz", timeout=30)
+            times.append((wall, svc.cpu_seconds()))
         finally:
             stack.stop(svc)
     return times
@@ -186,9 +188,11 @@ def main() -> int:
         process.add("users worker RSS after load, largest (MiB)", memory["users"]["rss"])
         process.add("users worker PSS after load, largest (MiB)", memory["users"]["pss"])
         process.add("projects worker RSS after load, largest (MiB)", memory["projects"]["rss"])
-        process.add(f"process start -> first 200 on /readyz, worst of {READYZ_STARTS} (s)", max(readyz))
+        worst = max(wall for wall, _ in readyz)
+        process.add(f"process start -> first 200 on /readyz, worst of {READYZ_STARTS} (s)", worst)
+        process.add("CPU used by gunicorn until then, worst (s)", max(cpu for _, cpu in readyz))
         process.notes.append("PSS splits pages shared with the gunicorn master (preload_app) among the sharers.")
-        process.notes.append("readyz starts: " + ", ".join(f"{t:.3f}s" for t in readyz))
+        process.notes.append("readyz starts (wall / CPU): " + ", ".join(f"{w:.3f}s / {c:.2f}s" for w, c in readyz))
 
     print("[bench] make render ENV=dev PROFILE=full, twice", flush=True)
     renders = _render_runs()
@@ -221,7 +225,7 @@ def main() -> int:
     )
     targets.add("< 25 ms: POST /api/v1/users p99 at 32 connections", post_users.p99_ms, post_users.p99_ms < 25)
     targets.add("< 75 MiB: one worker resident", memory["users"]["rss"], memory["users"]["rss"] < 75)
-    targets.add("< 1 s: process start to first /readyz 200", max(readyz), max(readyz) < 1)
+    targets.add("< 1 s: process start to first /readyz 200", worst, worst < 1)
     if renders is not None:
         targets.add("changed=0: second render", renders[1][1], renders[1][1] == 0)
     report.write("bench.md", "make bench", [load, ratios, pool, process, provisioning, targets])
