@@ -5,6 +5,7 @@ settings of docs/interfaces.md (2 workers x 4 threads, pool = threads)."""
 from __future__ import annotations
 
 import contextlib
+import os
 import subprocess
 import sys
 
@@ -41,7 +42,9 @@ class Stack(contextlib.AbstractContextManager):
             env = self.pg.create_database(service)
             run = subprocess.run(
                 [sys.executable, "-m", service, "migrate"],
-                env=env | {"PATH": ""}, capture_output=True, text=True, timeout=60, check=False,
+                # only the database's variables: none of the caller's PG* or ATLAS_* settings leak in
+                env={"PATH": os.environ.get("PATH", ""), **env}, capture_output=True, text=True, timeout=60,
+                check=False,
             )  # fmt: skip
             if run.returncode != 0:
                 raise RuntimeError(f"{service} migrate failed: {run.stderr or run.stdout}")
