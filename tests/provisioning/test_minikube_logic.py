@@ -119,8 +119,10 @@ def test_engine_not_running_stops_in_preflight(standins):
         ({"minikube_cpus": 4096}, "preflight: minikube_cpus is 4096 but this host has"),
         ({"minikube_memory_mb": 100_000_000}, "preflight: minikube_memory_mb is 100000000 but this host has"),
         ({"minikube_cpus": 1}, "minikube_cpus must be >= 2 and minikube_memory_mb >= 2048"),
+        # `-e minikube_memory_mb=100000000` arrives as a string, as the fix message tells users to write it
+        ({"minikube_memory_mb": "100000000"}, "preflight: minikube_memory_mb is 100000000 but this host has"),
     ],
-    ids=["driver-missing", "cpus", "memory", "below-minimum"],
+    ids=["driver-missing", "cpus", "memory", "below-minimum", "memory-as-string"],
 )
 def test_preflight_failures_name_the_reason_and_fix(standins, extra_vars, expected):
     run, calls = standins(extra_vars=extra_vars)
