@@ -14,7 +14,7 @@ PROFILE ?= full
 
 STAMP_VENV := $(VENV)/.installed
 STAMP_HELM := .tools/.helm-installed
-STAMP_PG   := .tools/.postgresql-installed
+STAMP_DEB  := .tools/.debian-installed
 
 ##@ Setup
 $(STAMP_VENV): requirements-dev.txt services/requirements.txt services/*/pyproject.toml
@@ -28,15 +28,15 @@ $(STAMP_HELM): scripts/install-tools.sh
 	scripts/install-tools.sh helm
 	touch $@
 
-$(STAMP_PG): scripts/install-tools.sh
-	scripts/install-tools.sh postgresql
+$(STAMP_DEB): scripts/install-tools.sh
+	scripts/install-tools.sh postgresql wrk
 	touch $@
 
 .PHONY: venv
 venv: $(STAMP_VENV) ## Install the project virtualenv (.venv) from the pinned requirements
 
 .PHONY: setup
-setup: $(STAMP_VENV) $(STAMP_HELM) $(STAMP_PG) ## Install everything the tests need: .venv, helm, PostgreSQL server
+setup: $(STAMP_VENV) $(STAMP_HELM) $(STAMP_DEB) ## Install everything the tests need: .venv, helm, PostgreSQL server, wrk
 
 ##@ Test
 .PHONY: test
@@ -103,7 +103,6 @@ molecule-cluster: venv $(STAMP_HELM) ## Molecule scenarios in cluster mode (Dock
 # Loopback only, bounded in time; each prints its tables and writes build/<name>.md.
 .PHONY: bench
 bench: setup ## Throughput, latency, memory, start time vs pgbench; table -> build/bench.md (BENCH_SECONDS=8 per run)
-	scripts/install-tools.sh wrk
 	$(PY) -m evidence.bench
 
 .PHONY: faults

@@ -43,7 +43,7 @@ def http_server():
 
 
 needs_wrk = pytest.mark.skipif(
-    shutil.which("wrk") is None, reason="wrk not installed: EXTRA_APT=wrk scripts/install-tools.sh"
+    shutil.which("wrk") is None, reason="wrk not installed: scripts/install-tools.sh wrk"
 )
 
 

@@ -35,7 +35,7 @@ class HelmError(RuntimeError):
 def helm_binary() -> str:
     found = shutil.which("helm") or os.path.join(REPO_ROOT, ".tools", "bin", "helm")
     if not os.access(found, os.X_OK):
-        raise RuntimeError("helm not found: run scripts/install-tools.sh (or `make setup`)")
+        raise RuntimeError("helm not found: run scripts/install-tools.sh helm (or `make setup`)")
     return found
 
 
