@@ -37,10 +37,10 @@ class Run:
     cpu_ms_per_request: float  # of every service process that served it; unlike req/s, barely moved by load
 
 
-def _measure(url: str, counter: db.SessionCounter, serving: list, **kwargs) -> Run:
+def _measure(url: str, counter: db.SessionCounter, serving: list, connections: int = CONNECTIONS, **kwargs) -> Run:
     """One wrk run, the database connections opened during it, and the services' CPU time per request."""
     before, cpu_before = counter.read(), sum(s.cpu_seconds() for s in serving)
-    result = wrk.run(url, duration=SECONDS, threads=WRK_THREADS, connections=CONNECTIONS, **kwargs)
+    result = wrk.run(url, duration=SECONDS, threads=WRK_THREADS, connections=connections, **kwargs)
     cpu = sum(s.cpu_seconds() for s in serving) - cpu_before
     return Run(result, counter.read() - before, 1000 * cpu / max(result.requests, 1))
 
@@ -99,7 +99,8 @@ def _render_runs() -> list[tuple[float, int | None]] | None:
 def main() -> int:
     settings = (
         f"gunicorn gthread {WORKERS} workers x {THREADS} threads, pool = {THREADS} connections per worker, "
-        f"all middleware on (metrics, JSON logs, request ids); wrk -t{WRK_THREADS} -c{CONNECTIONS} -d{SECONDS}s; "
+        f"all middleware on (metrics, JSON logs, request ids); wrk -t{WRK_THREADS} -c{CONNECTIONS} -d{SECONDS}s"
+        f" (one row at -c{WORKERS * THREADS}); "
         f"pgbench -c{CONNECTIONS} -j{WRK_THREADS} -T{SECONDS}; PostgreSQL 15 on 127.0.0.1 (fsync off: a test server)"
     )
     print(f"[bench] {report.machine()}\n[bench] {settings}", flush=True)
@@ -137,6 +138,12 @@ def main() -> int:
             ]:
                 print(f"[bench] {label}", flush=True)
                 runs[label] = _measure(url, counter, [users], **kwargs)
+            # As many connections as the service has threads: the latency of the work itself, without the
+            # queueing 32 connections on 8 threads add (Little's law: mean latency = connections / throughput).
+            print(f"[bench] POST /api/v1/users at {WORKERS * THREADS} connections", flush=True)
+            runs[f"POST /api/v1/users, {WORKERS * THREADS} connections"] = _measure(
+                users.url("/api/v1/users"), users_db, [users], WORKERS * THREADS, workload="post_json", body=USER_BODY
+            )
             ids = _user_ids(users_env)
             print("[bench] GET /api/v1/users/<id>", flush=True)
             runs["GET /api/v1/users/<id>"] = _measure(
@@ -224,6 +231,8 @@ def main() -> int:
         db_status.rps >= 0.6 * livez.rps,
     )
     targets.add("< 25 ms: POST /api/v1/users p99 at 32 connections", post_users.p99_ms, post_users.p99_ms < 25)
+    unqueued = runs[f"POST /api/v1/users, {WORKERS * THREADS} connections"].wrk
+    targets.add(f"(context) the same p99 at {WORKERS * THREADS} connections, no queueing", unqueued.p99_ms, None)
     targets.add("< 75 MiB: one worker resident", memory["users"]["rss"], memory["users"]["rss"] < 75)
     targets.add("< 1 s: process start to first /readyz 200", worst, worst < 1)
     if renders is not None:
