@@ -43,6 +43,8 @@ def test_invalid_projects_are_422(projects_client):
         ({"name": "A", "owner_id": 2**63}, "owner_id"),
         ({"name": "A", "owner_id": 1, "description": "d" * 2001}, "description"),
         ({"name": "A", "owner_id": 1, "owner": 1}, "owner"),
+        ({"name": "A", "owner_id": 1, "description": "\x00"}, "description"),  # PostgreSQL text cannot hold NUL
+        ({"name": "A\x00", "owner_id": 1}, "name"),
     ]:
         error = assert_error(projects_client.post(BASE, json=body), 422, "validation_error")
         assert field in [d["field"] for d in error["details"]], body

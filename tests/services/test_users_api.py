@@ -83,6 +83,8 @@ def test_paging_is_ordered_and_bounded(users_client):
         ({"email": "not-an-email", "name": "A"}, "email"),
         ({"email": ["a@example.org"], "name": "A"}, "email"),
         ({"email": "a@example.org", "name": "A", "admin": True}, "admin"),  # unknown field
+        ({"email": "a@example.org", "name": "A\x00B"}, "name"),  # PostgreSQL text cannot hold NUL
+        ({"email": "a\x00@example.org", "name": "A"}, "email"),
     ],
 )
 def test_invalid_create_bodies_are_422_naming_the_field(users_client, body, field):
@@ -94,7 +96,13 @@ def test_invalid_create_bodies_are_422_naming_the_field(users_client, body, fiel
 
 @pytest.mark.parametrize(
     ("body", "problem"),
-    [({}, "at least one"), ({"name": None}, "may not be null"), ({"id": 5}, "Extra inputs")],
+    [
+        ({}, "at least one"),
+        ({"name": None}, "may not be null"),
+        ({"id": 5}, "Extra inputs"),
+        ({"name": "\x00"}, "name: must not contain the NUL character"),  # the field, not a union branch
+        ({"name": ""}, "name: String should have at least 1 character"),
+    ],
 )
 def test_invalid_updates_are_422(users_client, body, problem):
     user = create(users_client)
@@ -123,7 +131,8 @@ def test_unknown_routes_ids_and_methods_are_json(users_client):
     assert_error(users_client.get("/nowhere"), 404, "not_found")
     assert_error(users_client.get(f"{BASE}/0"), 404, "not_found")
     assert_error(users_client.get(f"{BASE}/abc"), 404, "not_found")
-    assert_error(users_client.get(f"{BASE}/{2**63}"), 404, "not_found")  # past bigint: no 500 from the database
+    for method in ("get", "patch", "delete"):  # past bigint: 404 for every method, no 500 from the database
+        assert_error(getattr(users_client, method)(f"{BASE}/{2**63}", json={"name": "A"}), 404, "not_found")
     response = users_client.put(f"{BASE}/1", json={})
     assert_error(response, 405, "method_not_allowed")
     assert "PATCH" in response.headers["Allow"]

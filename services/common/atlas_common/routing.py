@@ -14,6 +14,7 @@ from typing import Any
 
 from flask import Blueprint, Response
 from pydantic import BaseModel
+from werkzeug.exceptions import NotFound
 from werkzeug.routing import IntegerConverter
 
 from .validation import parse_body, parse_query
@@ -25,7 +26,15 @@ class IdConverter(IntegerConverter):
     """``<id:name>``: a row id, 1..bigint max. Anything else is a 404 before the database sees it."""
 
     def __init__(self, url_map, *args, **kwargs) -> None:
-        super().__init__(url_map, min=1, max=MAX_ID)
+        super().__init__(url_map, min=1)
+
+    def to_python(self, value: str) -> int:
+        number = super().to_python(value)
+        # Raised here, not as a failed match: werkzeug would then answer other methods of the same
+        # path with 405, as if the row could exist. No row has such an id, whatever the method.
+        if number > MAX_ID:
+            raise NotFound(f"no row has id {value}: ids are at most {MAX_ID}")
+        return number
 
 
 @dataclass(frozen=True)

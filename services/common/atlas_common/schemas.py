@@ -1,12 +1,30 @@
-"""Models both services use: the error body, list paging, and the page envelope."""
+"""Models both services use: text fields, the error body, list paging, and the page envelope."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, create_model, model_validator
 
 MAX_PAGE_SIZE = 100
+
+
+def _without_nul(value: str) -> str:
+    # PostgreSQL text cannot hold NUL: refuse it as bad input (422) rather than fail in the driver (500).
+    if "\x00" in value:
+        raise ValueError("must not contain the NUL character")
+    return value
+
+
+def text(**constraints: Any) -> Any:
+    """The type of every free-text API field: a string with pydantic's StringConstraints and no NUL.
+
+    The constraints come first, so that they stay plain JSON-schema keywords in the OpenAPI document.
+    """
+    return Annotated[str, StringConstraints(**constraints), AfterValidator(_without_nul)]
+
+
+Name = text(strip_whitespace=True, min_length=1, max_length=200)
 
 
 class ErrorDetail(BaseModel):

@@ -14,9 +14,13 @@ M = TypeVar("M", bound=BaseModel)
 
 
 def _problems(exc: ValidationError) -> list[dict[str, Any]]:
+    # A PATCH field is `X | None`: pydantic reports each union branch (the None branch, and X under a
+    # location like "name.function-after[...]"). The request bodies are flat objects, so the field is
+    # the first location element and the None branch's complaint says nothing useful.
+    errors = [err for err in exc.errors() if err["type"] != "none_required"] or exc.errors()
     return [
-        {"field": ".".join(str(p) for p in err["loc"]) or None, "problem": err["msg"].removeprefix("Value error, ")}
-        for err in exc.errors()
+        {"field": str(err["loc"][0]) if err["loc"] else None, "problem": err["msg"].removeprefix("Value error, ")}
+        for err in errors
     ]
 
 

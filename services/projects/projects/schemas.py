@@ -6,12 +6,11 @@ from datetime import datetime
 from typing import Annotated
 
 from atlas_common.routing import MAX_ID
-from atlas_common.schemas import PartialUpdate, page_model
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from atlas_common.schemas import Name, PartialUpdate, page_model, text
+from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import SkipJsonSchema
 
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-Description = Annotated[str, StringConstraints(max_length=2000)]
+Description = text(max_length=2000)
 OwnerId = Annotated[int, Field(ge=1, le=MAX_ID, description="id of a user of the users service")]
 
 

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
 
-from atlas_common.schemas import PartialUpdate, page_model
-from pydantic import BaseModel, ConfigDict, StringConstraints
+from atlas_common.schemas import Name, PartialUpdate, page_model, text
+from pydantic import BaseModel, ConfigDict
 from pydantic.json_schema import SkipJsonSchema
 
 # Deliberately simple: a real check is a confirmation mail, not a regular expression.
-Email = Annotated[str, StringConstraints(strip_whitespace=True, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Email = text(strip_whitespace=True, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
 class UserCreate(BaseModel):
