@@ -25,15 +25,13 @@ MAX_ID = 2**63 - 1  # PostgreSQL bigint
 class IdConverter(IntegerConverter):
     """``<id:name>``: a row id, 1..bigint max. Anything else is a 404 before the database sees it."""
 
-    def __init__(self, url_map, *args, **kwargs) -> None:
-        super().__init__(url_map, min=1)
-
     def to_python(self, value: str) -> int:
         number = super().to_python(value)
-        # Raised here, not as a failed match: werkzeug would then answer other methods of the same
-        # path with 405, as if the row could exist. No row has such an id, whatever the method.
-        if number > MAX_ID:
-            raise NotFound(f"no row has id {value}: ids are at most {MAX_ID}")
+        # Raised here rather than failing the match (the converter's min/max): werkzeug would then
+        # answer the path's other methods with 405, as if such a row could exist. It cannot, whatever
+        # the method.
+        if not 1 <= number <= MAX_ID:
+            raise NotFound(f"no row has id {value}: ids run from 1 to {MAX_ID}")
         return number
 
 
