@@ -42,9 +42,7 @@ def http_server():
     server.server_close()
 
 
-needs_wrk = pytest.mark.skipif(
-    shutil.which("wrk") is None, reason="wrk not installed: scripts/install-tools.sh wrk"
-)
+needs_wrk = pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk not installed: scripts/install-tools.sh wrk")
 
 
 @needs_wrk

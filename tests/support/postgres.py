@@ -27,9 +27,7 @@ SUPERUSER = "postgres"
 def _bindir() -> str:
     candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(p.split("/")[4]))
     if not candidates:
-        raise RuntimeError(
-            "PostgreSQL server binaries not found: run scripts/install-tools.sh postgresql"
-        )
+        raise RuntimeError("PostgreSQL server binaries not found: run scripts/install-tools.sh postgresql")
     return os.path.dirname(candidates[-1])
 
 
