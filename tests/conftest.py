@@ -20,10 +20,8 @@ def repo_root() -> str:
 @pytest.fixture(scope="session")
 def postgres_server():
     """One real PostgreSQL server for the test session (per xdist worker)."""
-    server = PostgresServer().init()
-    server.start()
-    yield server
-    server.destroy()
+    with PostgresServer().running() as server:
+        yield server
 
 
 @pytest.fixture

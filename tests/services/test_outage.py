@@ -17,10 +17,8 @@ from tests.support.processes import ServiceProcess
 
 @pytest.fixture
 def own_postgres():
-    server = PostgresServer().init()
-    server.start()
-    yield server
-    server.destroy()
+    with PostgresServer().running() as server:
+        yield server
 
 
 def fresh(url: str, method: str = "GET", **kwargs) -> requests.Response:

@@ -15,6 +15,8 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import psycopg2
@@ -98,6 +100,16 @@ class PostgresServer:
     def destroy(self) -> None:
         self.stop("immediate")
         shutil.rmtree(self.workdir, ignore_errors=True)
+
+    @contextmanager
+    def running(self) -> Iterator[PostgresServer]:
+        """``with PostgresServer().running() as server:`` initialised, started, and destroyed at the end."""
+        self.init()
+        try:
+            self.start()
+            yield self
+        finally:
+            self.destroy()
 
     # -- clients ---------------------------------------------------------------------------------
     def libpq_env(

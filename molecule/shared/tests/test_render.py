@@ -31,10 +31,8 @@ def manifests(host, build_dir) -> list[dict]:
 @pytest.fixture(scope="module")
 def postgres():
     """A real PostgreSQL server for the contract runs (Debian's binaries, a throwaway data directory)."""
-    server = PostgresServer().init()
-    server.start()
-    yield server
-    server.destroy()
+    with PostgresServer().running() as server:
+        yield server
 
 
 def pod_spec(doc: dict) -> dict:
