@@ -12,7 +12,7 @@ from tests.support.processes import ServiceProcess
 def test_defaults():
     settings = Settings.from_env({})
     assert (settings.pool_size, settings.connect_timeout, settings.statement_timeout_ms) == (4, 3, 5000)
-    assert (settings.max_body_bytes, settings.log_level) == (65536, "INFO")
+    assert (settings.max_body_bytes, settings.log_level, settings.db_wait_seconds) == (65536, "INFO", 120)
     server = GunicornSettings.from_env({})
     assert (server.bind, server.workers, server.threads, server.timeout, server.graceful_timeout) == (
         "0.0.0.0:8080", 2, 4, 30, 20,
@@ -33,6 +33,7 @@ def test_pool_size_follows_threads_unless_set():
         (Settings, "ATLAS_DB_POOL_SIZE", "0", "ATLAS_DB_POOL_SIZE must be an integer between 1 and 100, got '0'"),
         (Settings, "ATLAS_DB_STATEMENT_TIMEOUT_MS", "-5", "ATLAS_DB_STATEMENT_TIMEOUT_MS must be an integer"),
         (Settings, "ATLAS_MAX_BODY_BYTES", "1.5", "ATLAS_MAX_BODY_BYTES must be an integer"),
+        (Settings, "ATLAS_DB_WAIT_SECONDS", "3601", "ATLAS_DB_WAIT_SECONDS must be an integer between 0 and 3600"),
         (Settings, "ATLAS_LOG_LEVEL", "LOUD", "ATLAS_LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR"),
         (GunicornSettings, "GUNICORN_BIND", "8080", "GUNICORN_BIND must be HOST:PORT"),
         (GunicornSettings, "GUNICORN_WORKERS", "many", "GUNICORN_WORKERS must be an integer"),

@@ -15,7 +15,8 @@ FROM information_schema.columns WHERE table_schema = 'public' ORDER BY table_nam
 
 
 def migrate(service: str, db_env: dict[str, str]) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")} | db_env
+    # Nothing from the developer's shell: libpq variables and settings come from the test only.
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PG", "ATLAS_"))} | db_env
     return subprocess.run(
         [sys.executable, "-m", service, "migrate"], env=env, capture_output=True, text=True, timeout=60
     )

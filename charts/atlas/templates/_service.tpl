@@ -12,6 +12,7 @@ PGUSER: {{ include "atlas.db.user" . | quote }}
 ATLAS_LOG_LEVEL: {{ .svc.config.logLevel | quote }}
 ATLAS_DB_POOL_SIZE: {{ .svc.config.poolSize | quote }}
 ATLAS_DB_CONNECT_TIMEOUT: {{ .svc.config.dbConnectTimeout | quote }}
+ATLAS_DB_WAIT_SECONDS: {{ .svc.config.dbWaitSeconds | quote }}
 ATLAS_DB_STATEMENT_TIMEOUT_MS: {{ .svc.config.dbStatementTimeoutMs | quote }}
 ATLAS_MAX_BODY_BYTES: {{ .svc.config.maxBodyBytes | quote }}
 GUNICORN_BIND: {{ printf "0.0.0.0:%s" (include "atlas.containerPort" .) | quote }}

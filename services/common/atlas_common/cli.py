@@ -3,12 +3,32 @@
 from __future__ import annotations
 
 import argparse
+import getpass
+import os
 import sys
+import time
 
 import psycopg2
+import psycopg2.extensions
 
 from . import migrations
 from .config import ConfigError, Settings
+
+# Pause between connection attempts: short, so migrate starts within seconds of the database.
+RETRY_INTERVAL = 2.0
+
+# libpq's words for failures that waiting cannot cure: retrying a wrong password or a missing database
+# only hides the mistake behind a slow exit.
+PERMANENT_FAILURES = (
+    "authentication failed",  # wrong password (also "password authentication failed for user ...")
+    "no password supplied",
+    "does not exist",  # database "x" does not exist
+    "for connection option",  # a malformed PG* value, e.g. PGPORT=abc
+)
+
+
+class DatabaseNotReached(Exception):
+    """No connection: the message says why, in one line."""
 
 
 def main(package: str, argv: list[str] | None = None) -> int:
@@ -19,18 +39,18 @@ def main(package: str, argv: list[str] | None = None) -> int:
 
     try:
         settings = Settings.from_env()
-        # Database from the libpq environment; no statement timeout: a migration may take its time.
-        conn = psycopg2.connect(connect_timeout=settings.connect_timeout, application_name=f"{package}-migrate")
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2
-    except psycopg2.OperationalError as exc:
-        print(f"{package} migrate: cannot connect to the database: {str(exc).strip()}", file=sys.stderr)
+    try:
+        conn = connect_waiting(package, settings)
+    except DatabaseNotReached as exc:
+        print(f"{package} migrate: cannot connect to the database: {exc}", file=sys.stderr)
         return 1
     try:
         applied = migrations.apply(conn, package)
     except (migrations.MigrationError, psycopg2.Error) as exc:
-        print(f"{package} migrate: failed: {str(exc).strip()}", file=sys.stderr)
+        print(f"{package} migrate: failed: {one_line(exc)}", file=sys.stderr)
         return 1
     finally:
         conn.close()
@@ -39,3 +59,50 @@ def main(package: str, argv: list[str] | None = None) -> int:
     if not applied:
         print(f"{package} migrate: schema is up to date")
     return 0
+
+
+def connect_waiting(package: str, settings: Settings) -> psycopg2.extensions.connection:
+    """Connect, retrying for up to ``settings.db_wait_seconds``: in Kubernetes the database may still
+    be starting (a first image pull takes minutes), and an init container that exits at once is
+    restarted with a back-off growing towards 5 minutes, which can outlast helm's timeout."""
+    started = time.monotonic()
+    deadline = started + settings.db_wait_seconds
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            # Database from the libpq environment; no statement timeout: a migration may take its time.
+            return psycopg2.connect(connect_timeout=settings.connect_timeout, application_name=f"{package}-migrate")
+        except psycopg2.OperationalError as exc:
+            reason = one_line(exc)
+            if any(words in reason for words in PERMANENT_FAILURES):
+                raise DatabaseNotReached(reason) from None
+            elapsed = time.monotonic() - started
+            print(f"{package} migrate: attempt {attempt} failed ({elapsed:.1f}s elapsed): {reason}", file=sys.stderr)
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise DatabaseNotReached(
+                    f"tried {libpq_target()}; gave up after waiting {elapsed:.1f}s, {attempt} attempt(s) "
+                    f"(ATLAS_DB_WAIT_SECONDS={settings.db_wait_seconds})"
+                ) from None
+            time.sleep(min(RETRY_INTERVAL, remaining))  # never sleeps past the bound
+
+
+def libpq_target() -> str:
+    """Where libpq was told to connect, with its defaults filled in for what the environment leaves unset."""
+    host = os.environ.get("PGHOST") or os.environ.get("PGHOSTADDR") or "the local Unix socket"
+    port = os.environ.get("PGPORT") or "5432"
+    database = os.environ.get("PGDATABASE") or os.environ.get("PGUSER") or _os_user()
+    return f"host {host} port {port} database {database}"
+
+
+def _os_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # a uid without a passwd entry, as in the image (uid 10001)
+        return "the OS user's name"
+
+
+def one_line(exc: BaseException) -> str:
+    """libpq's messages span lines ("...failed: Connection refused\\n\\tIs the server running..."): one line."""
+    return " ".join(str(exc).split())

@@ -97,6 +97,7 @@ class Settings:
 
     pool_size: int
     connect_timeout: int
+    db_wait_seconds: int  # `migrate` only: how long to keep trying to reach the database
     statement_timeout_ms: int
     max_body_bytes: int
     log_level: str
@@ -108,6 +109,8 @@ class Settings:
         return cls(
             pool_size=env_int(env, "ATLAS_DB_POOL_SIZE", threads, 1, 100),
             connect_timeout=env_int(env, "ATLAS_DB_CONNECT_TIMEOUT", 3, 1, 60),
+            # Long enough for a first pull of the PostgreSQL image, short of helm's 600 s; 0: one attempt.
+            db_wait_seconds=env_int(env, "ATLAS_DB_WAIT_SECONDS", 120, 0, 3600),
             statement_timeout_ms=env_int(env, "ATLAS_DB_STATEMENT_TIMEOUT_MS", 5000, 1, 3_600_000),
             max_body_bytes=env_int(env, "ATLAS_MAX_BODY_BYTES", 65536, 1, 64 * 1024 * 1024),
             log_level=env_choice(env, "ATLAS_LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR")),
