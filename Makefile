@@ -4,7 +4,10 @@ SHELL := /bin/bash
 
 VENV    := .venv
 PY      := $(VENV)/bin/python
-export PATH := $(CURDIR)/.tools/bin:$(CURDIR)/$(VENV)/bin:$(PATH)
+# Where the tools role installs minikube, kubectl and helm (roles/tools/defaults: tools_bin_dir). On PATH
+# here, so the targets that run them outside Ansible find them (make tilt: Tilt calls minikube docker-env).
+export ATLAS_TOOLS_BIN_DIR ?= $(HOME)/.local/bin
+export PATH := $(CURDIR)/.tools/bin:$(CURDIR)/$(VENV)/bin:$(ATLAS_TOOLS_BIN_DIR):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
 SERVICE ?= users

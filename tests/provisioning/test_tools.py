@@ -74,7 +74,8 @@ def _run(tmp_path, tool: dict, path_dir=None):
     env = {"TMPDIR": str(scratch)}
     if path_dir:
         env["PATH"] = f"{path_dir}:{os.environ['PATH']}"
-    run = run_playbook(PLAYBOOK, "dev", {"tools_wanted": [tool], "tools_bin_dir": str(bin_dir)}, env=env, timeout=120)
+    extra = {"tools_wanted": [tool], "tools_names": [TOOL], "tools_bin_dir": str(bin_dir)}
+    run = run_playbook(PLAYBOOK, "dev", extra, env=env, timeout=120)
     return run, bin_dir, scratch
 
 
