@@ -1,4 +1,4 @@
-"""Build a service's Flask app: settings, pool, probes, errors, request id, metrics and access log."""
+"""Build a service's Flask app: settings, pool, schema, probes, errors, request id, metrics and access log."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from .db import Pool
 from .logging import dict_config, log_request
 from .probes import probes
 from .routing import Api, IdConverter
+from .schema import Schema
 
 
 @dataclass
@@ -28,6 +29,7 @@ class Atlas:
     version: str
     settings: Settings
     pool: Pool
+    schema: Schema
     apis: list[Api]
     _openapi: dict[str, Any] | None = field(default=None, repr=False)
 
@@ -48,7 +50,8 @@ def create_app(name: str, version: str, apis: list[Api], env: Mapping[str, str] 
     app.json.sort_keys = False
     # The pool opens no connection here: gunicorn may build the app in its master (preload) and fork.
     pool = Pool(settings, application_name=name, observer=metrics.pool_observer(name))
-    app.extensions["atlas"] = Atlas(name, version, settings, pool, apis)
+    # The service's package holds its migrations: the schema it checks and restores is the one it ships.
+    app.extensions["atlas"] = Atlas(name, version, settings, pool, Schema(name, settings), apis)
 
     errors.register(app)
     app.register_blueprint(probes)

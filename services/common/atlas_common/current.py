@@ -7,10 +7,15 @@ from contextlib import AbstractContextManager
 from flask import current_app
 
 from .db import Pool
+from .schema import Schema
 
 
 def pool() -> Pool:
     return current_app.extensions["atlas"].pool
+
+
+def schema() -> Schema:
+    return current_app.extensions["atlas"].schema
 
 
 def connection() -> AbstractContextManager:

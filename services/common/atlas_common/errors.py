@@ -9,7 +9,9 @@ from typing import Any
 from flask import Flask, Response, json
 from werkzeug.exceptions import HTTPException
 
+from . import current
 from .db import DB_UNAVAILABLE, PoolTimeout
+from .schema import SCHEMA_ERRORS, reason
 
 log = logging.getLogger("atlas.errors")
 
@@ -55,6 +57,8 @@ def register(app: Flask) -> None:
 
     for exc_type in DB_UNAVAILABLE:
         app.register_error_handler(exc_type, _database_unavailable)
+    for exc_type in SCHEMA_ERRORS:
+        app.register_error_handler(exc_type, _schema_not_current)
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Response:
@@ -66,3 +70,11 @@ def _database_unavailable(exc: Exception) -> Response:
     # The full libpq message stays in the log; clients learn only that the database is away.
     log.warning("database unavailable: %s", str(exc).strip())
     return error_response(503, "database_unavailable", "the database is not reachable; retry later")
+
+
+def _schema_not_current(exc: Exception) -> Response:
+    # The database lost its tables (or is behind this image): restore them now, in this request, unless
+    # this worker is at it already; the client retries, as after any 503.
+    log.warning("database schema not current, restoring it: %s", reason(exc))
+    current.schema().heal()
+    return error_response(503, "schema_not_current", "the database schema is being restored; retry later")

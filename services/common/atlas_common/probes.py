@@ -8,6 +8,7 @@ from flask import Blueprint, Response, current_app, jsonify
 
 from . import metrics
 from .current import pool as _pool
+from .current import schema as _schema
 from .db import DB_UNAVAILABLE, PoolTimeout
 from .errors import error_response
 
@@ -23,11 +24,22 @@ def livez() -> Response:
 
 @probes.get("/readyz")
 def readyz() -> Response:
+    schema = _schema()
     try:
-        with _pool().connection() as conn, conn.cursor() as cur:
-            cur.execute("SELECT 1")
+        with _pool().connection() as conn:
+            status = schema.status(conn)  # also proves the database answers: one round trip
     except (*DB_UNAVAILABLE, PoolTimeout):
         return error_response(503, "database_unavailable", "the database is not reachable")
+    if not status.current:
+        # Restore outside the pooled connection; this answer reports what was found, the next probe
+        # sees the result.
+        schema.heal()
+        return error_response(
+            503,
+            "schema_not_current",
+            f"the database schema is {status.state}: {', '.join(status.missing)} not applied; restoring it",
+            {"state": status.state, "missing": list(status.missing)},
+        )
     return jsonify(status="ready")
 
 
