@@ -12,6 +12,9 @@ def test_defaults_list_both_services_their_databases_and_the_ingress_urls() -> N
     assert "PostgreSQL StatefulSet atlas-projects-postgresql (persistent, 1Gi)" in notes
     assert "http://atlas.local/api/v1/users" in notes and "http://atlas.local/api/v1/projects" in notes
     assert "helm test atlas --namespace atlas" in notes
+    # minikube ip is reachable from the host only with the docker driver on Linux.
+    assert "Linux, docker driver: point atlas.local at `minikube ip` in /etc/hosts." in notes
+    assert "run `minikube tunnel`\n    and point atlas.local at 127.0.0.1" in notes
 
 
 def test_projects_only_without_ingress_explains_owner_check_and_port_forward() -> None:
