@@ -96,8 +96,9 @@ tilt-down: ## Remove what make tilt applied; database volumes, Secrets and the n
 ##@ Molecule
 # One shared Minikube for all four scenarios: each scenario's destroy keeps it (ATLAS_MOLECULE_KEEP_CLUSTER),
 # and the profile is deleted once at the end, pass or fail. Without a cluster this stops at the first line.
+# No .tools/bin helm here: the scenarios' bootstrap gets minikube, kubectl and helm the way users do (roles/tools).
 .PHONY: molecule-cluster
-molecule-cluster: venv $(STAMP_HELM) ## Molecule scenarios in cluster mode (Docker+Minikube, or ATLAS_KUBECONFIG); fails if no cluster
+molecule-cluster: venv ## Molecule scenarios in cluster mode (Docker+Minikube, or ATLAS_KUBECONFIG); fails if no cluster
 	@MOLECULE_MODE=cluster $(PY) molecule/shared/atlas_mode.py --require cluster
 	MOLECULE_MODE=cluster ATLAS_MOLECULE_KEEP_CLUSTER=true molecule test --all; rc=$$?; \
 	MOLECULE_MODE=cluster ATLAS_MOLECULE_KEEP_CLUSTER=false molecule destroy -s full || rc=1; exit $$rc

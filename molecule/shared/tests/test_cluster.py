@@ -1,8 +1,9 @@
 """Cluster mode: the release site.yml installed for the scenario's profile works on a real cluster.
 
 Enabled services Ready and answering through a port-forward (/readyz, /db-status, a create/read
-round trip), `helm test` passing, disabled services and their databases absent, and the persistence
-contract: a persistent profile keeps a record across a database pod delete; the ephemeral profile
+round trip), `helm test` passing, disabled services and their databases absent, the NetworkPolicies
+enforced (a pod without the release's labels reaches no database and no service; projects reaches users
+and nothing of users' but its API), and the persistence contract: a persistent profile keeps a record across a database pod delete; the ephemeral profile
 has no PVC and loses it. The persistence test goes last: it restarts the databases.
 """
 
@@ -16,6 +17,7 @@ from kube import Cluster
 from kubernetes.client.exceptions import ApiException
 
 from tests.support.chart import NAMESPACE, RELEASE, helm_binary
+from tests.support.postgres import wait_until
 
 pytestmark = pytest.mark.cluster
 
@@ -100,6 +102,78 @@ def test_disabled_services_and_their_databases_are_absent(cluster, profile):
         prefixes = (f"{RELEASE}-{service}", f"data-{RELEASE}-{service}-postgresql")
         left = {kind: [n for n in names if n.startswith(prefixes)] for kind, names in present.items()}
         assert not any(left.values()), f"{service} is disabled but these remain: {left}"
+
+
+# A TCP connect from inside a pod: exit 0 when it connects within 3 s, 1 otherwise (a policy drops it).
+CONNECT = "import socket, sys; socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=3)"
+RESOLVE = "import socket, sys; socket.getaddrinfo(sys.argv[1], None)"
+
+
+@pytest.fixture(scope="module")
+def outsider(cluster, profile):
+    """A pod in the release's namespace without any of the release's labels, running a service image."""
+    deployment = cluster.apps.read_namespaced_deployment(f"{RELEASE}-{profile.services[0]}", NAMESPACE)
+    image = deployment.spec.template.spec.containers[0].image
+    name = "atlas-netpol-outsider"
+    restricted = {
+        "runAsNonRoot": True,
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "capabilities": {"drop": ["ALL"]},
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+    body = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "labels": {"app.kubernetes.io/name": "netpol-outsider"}},
+        "spec": {
+            "automountServiceAccountToken": False,
+            "securityContext": {"runAsUser": 10001, "runAsGroup": 10001},
+            "containers": [
+                {
+                    "name": "outsider",
+                    "image": image,
+                    "imagePullPolicy": "IfNotPresent",
+                    "command": ["python", "-c", "import time; time.sleep(3600)"],
+                    "securityContext": restricted,
+                    "resources": {"limits": {"cpu": "100m", "memory": "64Mi"}},
+                }
+            ],
+        },
+    }
+    cluster.core.create_namespaced_pod(NAMESPACE, body)
+    try:
+        wait_until(lambda: cluster.core.read_namespaced_pod(name, NAMESPACE).status.phase == "Running", 180, 2)
+        yield name
+    finally:
+        cluster.core.delete_namespaced_pod(name, NAMESPACE, grace_period_seconds=0)
+
+
+def _connects(cluster, pod: str, container: str, host: str, port: int) -> bool:
+    rc, _, _ = cluster.exec(pod, container, ["python", "-c", CONNECT, host, str(port)])
+    return rc == 0
+
+
+def test_network_policies_keep_other_pods_from_the_databases_and_services(cluster, profile, outsider):
+    """Enforced only with a CNI that implements NetworkPolicy: the Molecule profile uses calico."""
+    for service in profile.services:
+        database = f"{RELEASE}-{service}-postgresql"
+        rc, _, err = cluster.exec(outsider, "outsider", ["python", "-c", RESOLVE, database])
+        assert rc == 0, f"the outsider cannot even resolve {database}: {err}"  # DNS is not what blocks it
+        assert not _connects(cluster, outsider, "outsider", database, 5432), f"an unlabelled pod reached {database}"
+        assert not _connects(cluster, outsider, "outsider", f"{RELEASE}-{service}", 80), f"it reached {service}"
+        # The service's own pod does reach its database: the policy blocks strangers, not the owner.
+        own = cluster.ready_pod(service).metadata.name
+        assert _connects(cluster, own, service, database, 5432), f"{service} cannot reach its own database"
+
+
+def test_projects_still_reaches_users(cluster, profile):
+    if not {"users", "projects"} <= set(profile.services):
+        pytest.skip(f"profile {profile.name} does not run both services")
+    projects = cluster.ready_pod("projects").metadata.name
+    assert _connects(cluster, projects, "projects", f"{RELEASE}-users", 80)
+    # ... and only users: not the users database.
+    assert not _connects(cluster, projects, "projects", f"{RELEASE}-users-postgresql", 5432)
 
 
 def test_persistence_contract(cluster, profile):
