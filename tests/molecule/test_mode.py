@@ -15,6 +15,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.support.net import free_port
 
@@ -133,3 +134,24 @@ def test_make_molecule_cluster_fails_in_one_line_without_a_cluster():
     assert "ATLAS_KUBECONFIG is not set" in reason[0]
     # It stopped before Molecule: no scenario ran, nothing fell back to render mode.
     assert "molecule test" not in proc.stdout + proc.stderr
+
+
+def test_cluster_mode_runs_a_cni_that_enforces_network_policies():
+    """Minikube's default CNI with the docker driver ignores NetworkPolicies; the cluster tests need one
+    that enforces them (molecule/shared/tests/test_cluster.py proves the chart's policies)."""
+    with open(os.path.join(REPO_ROOT, "molecule", "shared", "tasks", "cluster-target.yml")) as fh:
+        minikube_target = yaml.safe_load(fh)[0]["ansible.builtin.set_fact"]
+    assert minikube_target["minikube_cni"] in ("calico", "cilium")
+
+
+def test_the_ci_cluster_job_installs_the_pinned_tools_instead_of_the_runners():
+    with open(os.path.join(REPO_ROOT, ".github", "workflows", "ci.yml")) as fh:
+        steps = yaml.safe_load(fh)["jobs"]["molecule-cluster"]["steps"]
+    names = [step.get("name", "") for step in steps]
+    hide, run, check = (
+        names.index("Hide the runner's own minikube, helm and kubectl"),
+        names.index("make molecule-cluster"),
+        names.index("The tools role installed the pinned releases"),
+    )
+    assert hide < run < check
+    assert "sudo mv" in steps[hide]["run"] and "tools_minikube_version" in steps[check]["run"]
