@@ -1,6 +1,7 @@
 """The rendered chart and the real services agree: each rendered Deployment's commands, environment,
 port and probe paths run locally against PostgreSQL (tests/support/contract.py), and drift on either
-side fails."""
+side fails. The containers run as the pod would (tests/support/sandbox.py): the running processes are
+checked against the rendered securityContext, and the chart's own PostgreSQL serves the services."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ import importlib.util
 
 import pytest
 
+from tests.support import sandbox as sb
 from tests.support.chart import find, render
-from tests.support.contract import ContractError, run_contract, service_contract
+from tests.support.contract import ContractError, ContractResult, run_contract, service_contract
 
 # The services live in services/ (installed into .venv by `make setup`); without them there is no contract.
 pytestmark = pytest.mark.skipif(
@@ -22,14 +24,45 @@ pytestmark = pytest.mark.skipif(
 DISTINCT_DB = {"users.postgresql.auth.database": "atlas_users", "projects.postgresql.auth.database": "atlas_projects"}
 
 
+def _assert_ran_as_rendered(workload: dict, container_name: str, result: ContractResult) -> None:
+    """The process the container ran, seen in /proc while it served, is what the securityContext renders."""
+    pod = workload["spec"]["template"]["spec"]
+    container = next(c for c in pod["containers"] if c["name"] == container_name)
+    pod_ctx, ctx = pod["securityContext"], container["securityContext"]
+    status = result.status[container_name]
+    assert status["Uid"] == [ctx.get("runAsUser", pod_ctx["runAsUser"])] * 4, status  # real, effective, saved, fs
+    assert status["Gid"] == [ctx.get("runAsGroup", pod_ctx["runAsGroup"])] * 4, status
+    assert pod_ctx["fsGroup"] in status["Groups"], status
+    assert ctx["capabilities"]["drop"] == ["ALL"]
+    assert [status[k] for k in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb")] == [0] * 5, status
+    assert ctx["allowPrivilegeEscalation"] is False and status["NoNewPrivs"] == 1, status
+    assert ctx["readOnlyRootFilesystem"] is True
+    writable = sorted(m["mountPath"] for m in container.get("volumeMounts", []) if not m.get("readOnly"))
+    assert result.writable[container_name] == writable, "only the pod's writable volumes are writable"
+    limit = sb.memory_bytes(container["resources"]["limits"]["memory"])
+    assert result.memory_peak.get(container_name, 0) < limit
+
+
 @pytest.mark.parametrize("service", ["users", "projects"])
 def test_rendered_service_runs_migrates_and_answers_its_probes(postgres_server, service: str) -> None:
-    result = run_contract(render(DISTINCT_DB), service, postgres_server)
+    manifests = render(DISTINCT_DB)
+    result = run_contract(manifests, service, postgres_server)
     assert result.probe_status == {"startup": 200, "liveness": 200, "readiness": 200}
     assert len(result.migrate_seconds) == 2  # applied, then idempotent
     assert '"connected": true' in result.smoke_output  # the helm test pod's own check passed
+    assert result.sandboxed is (sb.unavailable_reason() is None), "sandboxed wherever the machine allows it"
+    if result.sandboxed:
+        _assert_ran_as_rendered(find(manifests, "Deployment", f"atlas-{service}"), service, result)
+        assert result.writable[service] == ["/tmp"]  # docs/interfaces.md: /tmp is the services' only writable path
+        assert result.status[service]["Uid"][0] == 10001
+        _assert_ran_as_rendered(find(manifests, "StatefulSet", f"atlas-{service}-postgresql"), "postgresql", result)
+        assert result.status["postgresql"]["Uid"][0] == 70  # the Alpine image's postgres user
     migrate = ", ".join(f"{s:.2f}s" for s in result.migrate_seconds)
-    print(f"{service}: migrate {migrate}, startup {result.startup_seconds:.2f}s, stop {result.stop_seconds:.2f}s")
+    print(
+        f"{service}: database {result.database_startup_seconds or 0:.2f}s, migrate {migrate}, "
+        f"startup {result.startup_seconds:.2f}s, stop {result.stop_seconds:.2f}s, "
+        f"memory peak {result.memory_peak}, notes {result.notes}"
+    )
 
 
 def test_projects_only_and_existing_secret_shapes(postgres_server) -> None:
