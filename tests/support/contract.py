@@ -47,6 +47,7 @@ import contextlib
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -460,6 +461,10 @@ def chart_database(
                     raise _failure(
                         container, f"database {container.label}", running.exit_description(), running.logs(None)
                     )
+                # The exec probe decides; it is only worth spawning once the port accepts connections.
+                with socket.socket() as s:
+                    if s.connect_ex(("127.0.0.1", port)) != 0:
+                        return False
                 return running.exec(probe_argv, env, timeout=probe.get("timeoutSeconds", 1) + 5).returncode == 0
 
             try:
