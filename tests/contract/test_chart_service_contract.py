@@ -65,6 +65,16 @@ def test_rendered_service_runs_migrates_and_answers_its_probes(postgres_server, 
     )
 
 
+def test_without_the_sandbox_the_contract_still_runs_and_says_so(postgres_server) -> None:
+    """The path of machines that cannot sandbox (not root): the old unsandboxed run, never silently."""
+    with pytest.warns(UserWarning, match="NOT sandboxed"):
+        result = run_contract(render(DISTINCT_DB), "users", postgres_server, sandbox=False)
+    assert result.sandboxed is False
+    assert result.probe_status == {"startup": 200, "liveness": 200, "readiness": 200}
+    assert '"connected": true' in result.smoke_output
+    assert any("NOT sandboxed" in note for note in result.notes), result.notes
+
+
 def test_projects_only_and_existing_secret_shapes(postgres_server) -> None:
     """The playbooks' path: existingSecret (not rendered, given here) and projects without users."""
     manifests = render({"users.enabled": False, "projects.postgresql.auth.existingSecret": "atlas-projects-db"})
