@@ -34,6 +34,10 @@ listen addresses (free loopback ports, after checking they match the container p
 PostgreSQL's listen_addresses/port as arguments), the `helm test` URL, the port in the database's exec
 probes, and, because every client reaches the database over loopback, the loopback lines of its pg_hba.conf
 (see pg_entrypoint.py). Probes are polled more often than their periodSeconds, within the same budget.
+Not run: lifecycle hooks (the services' preStop sleep would add its seconds to every run); what the sandbox
+itself does not reproduce (seccomp, the image's own files, PID/network namespaces, ...) is listed in
+sandbox.py. The data volume stands in for a freshly provisioned PersistentVolume (or the emptyDir of the
+ephemeral profile): every run initialises a new database, as a first install does.
 
 Where the machine cannot sandbox (not root, no util-linux), the commands run as the current user with a
 private /tmp against ``server`` as before, and the result's ``notes`` (and a warning) say so; pass

@@ -12,13 +12,19 @@ and its environment (exactly the container's: nothing leaks in from the test run
   plus ``add`` (``drop: [ALL]`` clears it); no inheritable or ambient capabilities; a non-root user
   ends with CapEff 0. ``allowPrivilegeEscalation: false`` sets no_new_privs. (setpriv, util-linux.)
 - Filesystem: ``unshare --mount --uts --ipc``; the container's root is a fresh tmpfs holding the
-  image's directories, the host's /usr and /etc read-only (the stand-in for the image's system files),
-  the project checkout and the Python interpreter read-only (where "the image's" code lives here), a
-  minimal /dev, /proc and a read-only /sys; then the pod's volumes at their rendered mountPaths, and
-  the root is made read-only when ``readOnlyRootFilesystem`` is true. So the only writable paths are
-  the volumes (and the container's private /dev/shm, as a container runtime gives one).
-- Memory: a child of this process's memory cgroup with ``memory.limit_in_bytes`` from
-  ``resources.limits.memory``; skipped with a note when the controller is not there or not writable.
+  image's directories, the host's /usr and /etc read-only (the stand-in for the image's system files)
+  with the image's /etc/passwd and /etc/group bound over the host's, the project checkout and the
+  Python interpreter read-only (where "the image's" code lives here), a minimal /dev, /proc and a
+  read-only /sys; then the pod's volumes at their rendered mountPaths, and the root is made read-only
+  when ``readOnlyRootFilesystem`` is true. So the only writable paths are the volumes (and the
+  container's private /dev/shm, as a container runtime gives one). Then chroot, setpriv, and
+  ``env -C <WORKDIR>`` exec the command, so the started pid is the container's main process.
+- Memory: a child of this process's memory cgroup with ``memory.limit_in_bytes`` (and
+  ``memory.memsw.limit_in_bytes`` where present: no swap beyond it) from ``resources.limits.memory``;
+  OOM kills are reported; the peak includes page cache, as cgroup v1 counts it. Skipped with a note
+  when the controller is not there or not writable.
+- Exec probes: ``Running.exec`` runs a command inside the running container (nsenter into its
+  namespaces and root, the same user and capabilities, the same cgroup), as the kubelet's exec does.
 
 What is emulated (the volume setup the kubelet does before it starts a container), from
 kubernetes/kubernetes:
@@ -455,11 +461,15 @@ class Pod:
 def _code_paths() -> list[str]:
     """Host directories "the image's" code lives in here: the checkout, the venv, the interpreter."""
     candidates = [REPO_ROOT, sys.prefix, sys.base_prefix, os.path.dirname(os.path.realpath(sys.executable))]
-    paths: list[str] = []
+    paths = [f"/{d}" for d in _SYSTEM_DIRS]  # already bound (a system Python's base_prefix is /usr)
     for path in sorted({os.path.realpath(p) for p in candidates}, key=len):
-        if not any(path == p or path.startswith(p + "/") for p in paths):
+        if not any(_within(path, p) for p in paths):
             paths.append(path)
-    return paths
+    return paths[len(_SYSTEM_DIRS) :]
+
+
+def _within(path: str, parent: str) -> bool:
+    return path == parent or path.startswith(parent.rstrip("/") + "/")
 
 
 _DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
@@ -557,11 +567,14 @@ class Container:
         shared = [f"/{d}" for d in _SYSTEM_DIRS] + _code_paths()
         for m in sorted(self.mount_list, key=lambda m: m.path.count("/")):
             target = os.path.normpath(root + m.path)
-            inside = [p for p in shared if m.path == p or m.path.startswith(p + "/")]
+            inside = [p for p in shared if _within(m.path, p)]
             if inside:
                 raise SandboxError(
                     f"{self.label}: mountPath {m.path} is in {inside[0]}, which the sandbox shares read-only"
                 )
+            hidden = [p for p in shared if _within(p, m.path)]
+            if hidden:
+                raise SandboxError(f"{self.label}: mountPath {m.path} would hide {hidden[0]}, which the code needs")
             lines += [f"mkdir -p {q(target)}", f"{mount} --bind {q(m.source)} {q(target)}"]
             if m.read_only:
                 lines.append(f"{mount} -o remount,bind,ro {q(target)}")
