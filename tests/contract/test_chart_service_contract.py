@@ -147,12 +147,18 @@ def _set_config(key: str, value: str):
     return mutate
 
 
+# Enough for a sandboxed gunicorn to start, or to fail and exit, on a loaded 2-core machine.
+DRIFT_STARTUP_TIMEOUT = 20
+
 DRIFTS = {
     "renamed-PGDATABASE": (_rename_config("PGDATABASE", "PG_DATABASE"), "exited"),
     "renamed-PGPASSWORD": (_rename_password_env, "migration"),
     "readiness-path": (_set_probe_path("readinessProbe", "/ready"), "probes not 200"),
     "liveness-path": (_set_probe_path("livenessProbe", "/healthz"), "probes not 200"),
-    "startup-path": (_set_probe_path("startupProbe", "/started"), "startup probe /started not 200 within 8"),
+    "startup-path": (
+        _set_probe_path("startupProbe", "/started"),
+        f"startup probe /started not 200 within {DRIFT_STARTUP_TIMEOUT}",
+    ),
     "wsgi-module": (_set_command(3, "users.app:application"), "exited"),
     "migrate-subcommand": (_set_command(3, "upgrade", init=True), "migration"),
     "bind-port": (_set_config("GUNICORN_BIND", "0.0.0.0:8081"), "container port 8080"),
@@ -164,7 +170,7 @@ DRIFTS = {
 def test_drift_breaks_the_contract(postgres_server, mutate, message: str) -> None:
     with pytest.raises(ContractError) as err:
         # A broken startup path would otherwise wait out the probe's whole 60 s budget.
-        run_contract(_mutated(mutate), "users", postgres_server, smoke=False, startup_timeout=8)
+        run_contract(_mutated(mutate), "users", postgres_server, smoke=False, startup_timeout=DRIFT_STARTUP_TIMEOUT)
     assert message in str(err.value)
 
 

@@ -23,11 +23,11 @@ runs in the sandbox too, as uid 70 with its rendered volumes, Debian's server bi
 database and scram-sha-256 over TCP are what the image makes of the rendered env. An external database is
 provisioned on the given ``server`` (a tests.support.postgres.PostgresServer).
 
-What the sandbox stands in for the images: the services' image is this checkout's .venv (its ENV from
-services/<service>/Dockerfile, ``/opt/venv/bin`` -> the venv's bin, uid 10001 without a passwd entry, as
-there); the PostgreSQL image has its directories, its /etc/passwd and /etc/group naming uid 70 ``postgres``,
-its ENV (LANG C.UTF-8 here: the image's en_US.utf8 is C.UTF-8 under musl, and glibc here lacks the locale)
-and its STOPSIGNAL (SIGINT).
+What the sandbox stands in for the images: the services' image is this checkout's .venv with the ENV and USER
+its Dockerfile gives the runtime stage (read from services/<service>/Dockerfile or services/Dockerfile,
+``/opt/venv/bin`` -> the venv's bin; uid 10001 has no passwd entry, as there); the PostgreSQL image has its
+directories, its /etc/passwd and /etc/group naming uid 70 ``postgres``, its ENV (LANG C.UTF-8 here: the
+image's en_US.utf8 is C.UTF-8 under musl, and glibc here lacks the locale) and its STOPSIGNAL (SIGINT).
 
 Only what cannot be true outside a cluster is rewritten: PGHOST/PGPORT (the database's loopback port), the
 listen addresses (free loopback ports, after checking they match the container ports: GUNICORN_BIND, and
@@ -49,6 +49,8 @@ from __future__ import annotations
 import base64
 import contextlib
 import os
+import re
+import shlex
 import shutil
 import signal
 import socket
@@ -294,19 +296,59 @@ def _service_url(manifests: list[dict], deployment: dict, port: int) -> str:
 
 # -- what the sandbox stands in for the images ---------------------------------------------------
 
-# ENV of services/<service>/Dockerfile (PATH aside) and of its python:3.11-slim-bookworm base (LANG).
-SERVICE_IMAGE_ENV = {"PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1", "HOME": "/tmp", "LANG": "C.UTF-8"}
+# The python:3.11-slim-bookworm base image's ENV the service images inherit (PATH, LANG).
+BASE_IMAGE_ENV = {"PATH": "/usr/local/bin:/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"}
 _BASE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+SERVICES_DIR = os.path.join(sb.REPO_ROOT, "services")
 
 
-def service_image() -> sb.Image:
-    """The atlas/<service> image: /opt/venv is this checkout's .venv, USER 10001:10001 (no passwd entry)."""
+def service_dockerfile(service: str) -> str | None:
+    """The recipe that builds atlas/<service>: services/<service>/Dockerfile, else the shared services/Dockerfile."""
+    for path in (os.path.join(SERVICES_DIR, service, "Dockerfile"), os.path.join(SERVICES_DIR, "Dockerfile")):
+        if os.path.isfile(path):
+            return path
+    return None
+
+
+def dockerfile_runtime(path: str, build_args: Mapping[str, str]) -> tuple[dict[str, str], str | None]:
+    """ENV (the base image's, then the final stage's, $VAR/${VAR} expanded) and USER of the final stage."""
+    with open(path) as f:
+        text = re.sub(r"\\\n", " ", f.read())
+    stage = re.split(r"^FROM\s", text, flags=re.MULTILINE)[-1]
+    env, user = dict(BASE_IMAGE_ENV), None
+    scope = dict(build_args)
+
+    def expand(value: str) -> str:
+        return re.sub(r"\$\{?(\w+)\}?", lambda m: env.get(m.group(1), scope.get(m.group(1), "")), value.strip("\"'"))
+
+    for line in stage.splitlines():
+        word, _, rest = line.strip().partition(" ")
+        if word == "ENV":
+            pairs = shlex.split(rest)
+            items = [p.split("=", 1) for p in pairs] if all("=" in p for p in pairs) else [rest.split(None, 1)]
+            for key, value in items:
+                env[key] = expand(value)
+        elif word == "USER":
+            user = expand(rest.strip())
+    return env, user
+
+
+def service_image(service: str) -> sb.Image:
+    """atlas/<service> as its Dockerfile builds it (ENV, USER), /opt/venv being this checkout's .venv."""
+    path = service_dockerfile(service)
+    if path is None:
+        raise ContractError(f"no Dockerfile for {service} under {SERVICES_DIR}: no image to stand in for")
+    env, user = dockerfile_runtime(path, {"SERVICE": service})
     venv_bin = os.path.dirname(sys.executable)
+    env["PATH"] = ":".join(venv_bin if p == "/opt/venv/bin" else p for p in env["PATH"].split(":"))
+    if user is None or not re.fullmatch(r"\d+(:\d+)?", user):
+        raise ContractError(f"{path}: USER {user!r} is not numeric (runAsNonRoot cannot verify it)")
+    uid, _, gid = user.partition(":")
     return sb.Image(
-        name="atlas service image (stand-in: this .venv)",
-        env={"PATH": f"{venv_bin}:{_BASE_PATH}", **SERVICE_IMAGE_ENV},
-        uid=10001,
-        gid=10001,
+        name=f"atlas/{service} (stand-in: this .venv, ENV and USER from {os.path.relpath(path, sb.REPO_ROOT)})",
+        env=env,
+        uid=int(uid),
+        gid=int(gid or uid),
         dirs={"/tmp": (0o1777, 0, 0)},
     )
 
@@ -340,8 +382,9 @@ def postgres_image() -> sb.Image:
 def image_for(reference: str) -> sb.Image:
     repository = reference.rsplit("@", 1)[0]
     repository = repository.rsplit(":", 1)[0] if ":" in repository.rsplit("/", 1)[-1] else repository
-    if repository.endswith(("atlas/users", "atlas/projects")):
-        return service_image()
+    for service in ("users", "projects"):
+        if repository.endswith(f"atlas/{service}"):
+            return service_image(service)
     if repository.split("/")[-1] == "postgres":
         return postgres_image()
     raise ContractError(f"no stand-in for image {reference!r} in the sandbox")
