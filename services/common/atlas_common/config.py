@@ -1,16 +1,31 @@
-"""Settings from environment variables, validated once at start.
+"""Every setting of a service, declared once, parsed from the environment by pydantic-settings at start.
+
+A settings class is one block of a service's chart values (its ``chart_block``): ``Settings`` is the
+``config`` block every service has; a service adds its own (projects: ``UsersServiceSettings``, block
+``usersService``) and lists its blocks in ``SETTINGS`` in its package ``__init__``. Each field is made by
+``setting()`` and holds all there is to know about the setting: name, type, bounds, default, one-line doc,
+the environment variable (its validation alias) and the chart key (``json_schema_extra``), or why it is
+environment only (what the chart wires itself, or the image's default). scripts/chart-settings.py
+generates the chart's schema, values, ConfigMap mapping and checks, and the environment table of
+docs/interfaces.md, from these classes (``make chart-docs``; the tests fail when a generated file is stale).
 
 Database connection details are not here: libpq reads PGHOST, PGPORT, PGDATABASE, ... itself.
-Every invalid value raises ConfigError naming the variable, so a bad deployment fails at start
-with one readable line instead of at the first request.
+Every invalid value raises ConfigError with ONE line naming the variable and what is allowed, so a bad
+deployment fails at start instead of at the first request.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
+from typing import Annotated, Any, ClassVar, Literal, Self
 from urllib.parse import urlsplit
+
+from pydantic import BeforeValidator, Field, ValidationError, model_validator
+from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict
 
 
 class ConfigError(RuntimeError):
@@ -20,98 +35,313 @@ class ConfigError(RuntimeError):
         super().__init__(f"invalid configuration: {message}")
 
 
-def env_int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw.strip())
-    except ValueError:
-        value = None
-    if value is None or not low <= value <= high:
-        raise ConfigError(f"{name} must be an integer between {low} and {high}, got {raw!r}")
-    return value
+def setting(
+    default: Any,
+    *,
+    env: str,
+    doc: str,
+    chart: str | None = None,
+    env_only: str | None = None,
+    allowed: str | None = None,
+    follows: str | None = None,
+    because: str | None = None,
+    **bounds: Any,
+) -> Any:
+    """One setting's declaration: a pydantic Field.
+
+    env       the environment variable (the field's validation alias: what pydantic-settings reads)
+    doc       one line: what it does (units included)
+    chart     its key in the service's chart block (``<service>.<chart_block>.<chart>``), or
+    env_only  why it is not a chart value (exactly one of the two)
+    allowed   what a valid value looks like, for settings whose type has no bounds (e.g. HOST:PORT)
+    follows   another field of the block: unset (None) means that field's value, and smaller is refused
+    because   why smaller than ``follows`` is refused (said in the service's error and the chart's)
+    bounds    pydantic's constraints: ge, le (the chart's minimum and maximum)
+    """
+    if (chart is None) == (env_only is None):
+        raise TypeError(f"{env}: declare chart= (its chart key) or env_only= (why it is not one), not both")
+    if (follows is None) != (because is None):
+        raise TypeError(f"{env}: follows= needs because= (the reason a smaller value is refused)")
+    extra = {"chart": chart, "env_only": env_only, "allowed": allowed, "follows": follows, "because": because}
+    return Field(
+        default,
+        validation_alias=env,
+        description=doc,
+        json_schema_extra={k: v for k, v in extra.items() if v is not None},
+        **bounds,
+    )
 
 
-def env_float(env: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = float(raw.strip())
-    except ValueError:
-        value = None
-    # `not low <= value` also rejects nan.
-    if value is None or not low <= value <= high:
-        raise ConfigError(f"{name} must be a number between {low:g} and {high:g}, got {raw!r}")
-    return value
+@dataclass(frozen=True)
+class Declared:
+    """What one field declares, read back for messages and for the generator."""
+
+    name: str  # the attribute
+    env: str
+    doc: str
+    default: Any
+    chart: str | None
+    env_only: str | None
+    follows: str | None
+    because: str | None
+    kind: str  # "integer", "number", "enum" or "string"
+    minimum: float | None = None
+    maximum: float | None = None
+    enum: tuple[str, ...] = ()
+    shape: str | None = None  # `allowed=` of the declaration
+    nullable: bool = False  # None (unset) is a value: the default, or what `follows` names
+
+    def allowed(self) -> str:
+        """What a valid value is, as the error message says it: 'an integer between 1 and 100'."""
+        if self.kind == "enum":
+            return f"one of {', '.join(self.enum)}"
+        if self.kind in ("integer", "number"):
+            article = "an integer" if self.kind == "integer" else "a number"
+            if self.maximum is None:
+                return f"{article} of at least {number(self.minimum)}"
+            return f"{article} between {number(self.minimum)} and {number(self.maximum)}"
+        return self.shape or "a string"
+
+    def range_text(self) -> str:
+        """The same, short, for tables: '1 to 100', 'at least 0', 'DEBUG, INFO, WARNING or ERROR'."""
+        if self.kind == "enum":
+            return f"{', '.join(self.enum[:-1])} or {self.enum[-1]}"
+        if self.kind in ("integer", "number"):
+            if self.maximum is None:
+                return f"at least {number(self.minimum)}"
+            return f"{number(self.minimum)} to {number(self.maximum)}"
+        return self.shape or "any string"
 
 
-def env_choice(env: Mapping[str, str], name: str, default: str, choices: tuple[str, ...]) -> str:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    value = raw.strip().upper()
-    if value not in choices:
-        raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {raw!r}")
-    return value
+def number(value: float) -> str:
+    """A bound as people write it: 67108864, 0.05, 60 (never 6.71089e+07 or 60.0)."""
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
 
 
-def env_url(env: Mapping[str, str], name: str) -> str | None:
-    """An optional http(s) base URL, returned without a trailing slash; unset or empty -> None."""
-    raw = env.get(name)
-    if raw is None or raw.strip() == "":
+def _declared_from(name: str, field: Any, schema: dict[str, Any]) -> Declared:
+    extra = field.json_schema_extra or {}
+    options = [s for s in schema.get("anyOf", [schema]) if s.get("type") != "null"]
+    if len(options) != 1:
+        raise TypeError(f"{field.validation_alias}: one type (or that type and None) per setting")
+    (value,) = options
+    kind = "enum" if "enum" in value else value.get("type", "string")
+    if kind in ("integer", "number") and "minimum" not in value:
+        raise TypeError(f"{field.validation_alias}: a numeric setting needs ge= (its minimum)")
+    if "exclusiveMinimum" in value or "exclusiveMaximum" in value:
+        raise TypeError(f"{field.validation_alias}: use ge=/le=, whose bounds are values one can set")
+    return Declared(
+        name=name,
+        env=field.validation_alias,
+        doc=field.description,
+        default=field.default,
+        chart=extra.get("chart"),
+        env_only=extra.get("env_only"),
+        follows=extra.get("follows"),
+        because=extra.get("because"),
+        kind=kind,
+        minimum=value.get("minimum"),
+        maximum=value.get("maximum"),
+        enum=tuple(value.get("enum", ())),
+        shape=extra.get("allowed"),
+        nullable=len(schema.get("anyOf", [])) == 2,
+    )
+
+
+# The mapping from_env() reads; None: os.environ. A context variable, so that concurrent callers each
+# parse their own mapping while pydantic-settings builds its sources from the class alone.
+_ENVIRON: ContextVar[Mapping[str, str] | None] = ContextVar("atlas_settings_environ", default=None)
+
+
+class _EnvironSource(EnvSettingsSource):
+    """pydantic-settings' environment source, over the mapping given to from_env (else os.environ).
+    Names match exactly (Linux variables are case-sensitive); an empty or blank value means unset."""
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        environ = _ENVIRON.get()
+        return {k: v for k, v in (os.environ if environ is None else environ).items() if v.strip()}
+
+
+class SettingsBlock(BaseSettings):
+    """One block of settings; subclasses set ``chart_block`` and declare their fields with setting()."""
+
+    model_config = SettingsConfigDict(case_sensitive=True, frozen=True, extra="ignore", allow_inf_nan=False)
+    chart_block: ClassVar[str]
+
+    @classmethod
+    def settings_customise_sources(
+        cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings
+    ):
+        return (init_settings, _EnvironSource(settings_cls))
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Self:
+        """The block from ``env`` (default os.environ); ConfigError with one line naming what is wrong."""
+        token = _ENVIRON.set(env)
+        try:
+            return cls()
+        except ValidationError as exc:
+            raise ConfigError(describe(cls, exc, os.environ if env is None else env)) from None
+        finally:
+            _ENVIRON.reset(token)
+
+    @classmethod
+    def declared(cls) -> tuple[Declared, ...]:
+        """Every field's declaration, in declaration order."""
+        return _declared(cls)
+
+    @model_validator(mode="after")
+    def _linked_defaults(self) -> Self:
+        """A field that ``follows`` another: unset means its value, and smaller is refused."""
+        fields = {d.name: d for d in self.declared()}
+        for own in fields.values():
+            if own.follows is None:
+                continue
+            floor, value = getattr(self, own.follows), getattr(self, own.name)
+            if value is None:
+                object.__setattr__(self, own.name, floor)  # frozen: set once, while validating
+            elif value < floor:
+                other = fields[own.follows].env
+                raise ValueError(
+                    f"{own.env} ({value}) must be at least {other} ({floor}): {own.because}; "
+                    f"leave {own.env} unset to follow {other}"
+                )
+        return self
+
+
+@functools.cache
+def _declared(cls: type[SettingsBlock]) -> tuple[Declared, ...]:
+    properties = cls.model_json_schema(mode="validation")["properties"]
+    return tuple(_declared_from(name, f, properties[f.validation_alias]) for name, f in cls.model_fields.items())
+
+
+def describe(cls: type[SettingsBlock], exc: ValidationError, env: Mapping[str, str]) -> str:
+    """pydantic's multi-line error text as one line: each bad variable, what is allowed, what it got."""
+    by_env = {d.env: d for d in cls.declared()}
+    parts = []
+    for error in exc.errors(include_url=False):
+        name = error["loc"][0] if error["loc"] else None
+        if name in by_env:
+            raw = env.get(name, error.get("input"))
+            parts.append(f"{name} must be {by_env[name].allowed()}, got {raw!r}")
+        else:  # a rule across settings: its message names them
+            parts.append(error["msg"].removeprefix("Value error, "))
+    return "; ".join(parts)
+
+
+# -- value shapes ---------------------------------------------------------------------------------
+
+
+def _upper(value: Any) -> Any:
+    return value.strip().upper() if isinstance(value, str) else value
+
+
+def _host_port(value: str) -> str:
+    host, sep, port = value.strip().rpartition(":")
+    if not sep or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ValueError("not HOST:PORT")
+    return value.strip()
+
+
+def _base_url(value: Any) -> str | None:
+    """An optional http(s) base URL, returned without a trailing slash; unset or blank -> None."""
+    if value is None or not value.strip():
         return None
-    parts = urlsplit(raw.strip())
+    parts = urlsplit(value.strip())
     if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
-        raise ConfigError(f"{name} must be an http(s) base URL such as http://users:80, got {raw!r}")
-    return raw.strip().rstrip("/")
+        raise ValueError("not an http(s) base URL")
+    return value.strip().rstrip("/")
 
 
-@dataclass(frozen=True)
-class GunicornSettings:
-    bind: str
-    workers: int
-    threads: int
-    timeout: int
-    graceful_timeout: int
+LogLevel = Annotated[Literal["DEBUG", "INFO", "WARNING", "ERROR"], BeforeValidator(_upper)]
+HostPort = Annotated[str, BeforeValidator(_host_port)]
+BaseUrl = Annotated[str | None, BeforeValidator(_base_url)]
 
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] = os.environ) -> GunicornSettings:
-        bind = env.get("GUNICORN_BIND", "").strip() or "0.0.0.0:8080"
-        host, sep, port = bind.rpartition(":")
-        if not sep or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
-            raise ConfigError(f"GUNICORN_BIND must be HOST:PORT such as 0.0.0.0:8080, got {bind!r}")
-        return cls(
-            bind=bind,
-            workers=env_int(env, "GUNICORN_WORKERS", 2, 1, 64),
-            threads=env_int(env, "GUNICORN_THREADS", 4, 1, 64),
-            timeout=env_int(env, "GUNICORN_TIMEOUT", 30, 1, 3600),
-            graceful_timeout=env_int(env, "GUNICORN_GRACEFUL_TIMEOUT", 20, 0, 3600),
-        )
+# -- the `config` block every service has --------------------------------------------------------
+
+POOL_BELOW_THREADS = (
+    "each gunicorn thread holds a connection while it serves a request, so with fewer connections than "
+    "threads, threads wait for one and then answer 503"
+)
 
 
-@dataclass(frozen=True)
-class Settings:
-    """What the shared app factory needs; services add their own settings next to it."""
+class Settings(SettingsBlock):
+    """What the shared app factory, the pool, `migrate` and gunicorn read: chart block ``config``."""
 
-    pool_size: int
-    connect_timeout: int
-    db_wait_seconds: int  # `migrate` only: how long to keep trying to reach the database
-    statement_timeout_ms: int
-    max_body_bytes: int
-    log_level: str
+    chart_block: ClassVar[str] = "config"
 
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
-        # One connection per gunicorn thread is the natural size: no thread ever waits for one.
-        threads = env_int(env, "GUNICORN_THREADS", 4, 1, 64)
-        return cls(
-            pool_size=env_int(env, "ATLAS_DB_POOL_SIZE", threads, 1, 100),
-            connect_timeout=env_int(env, "ATLAS_DB_CONNECT_TIMEOUT", 3, 1, 60),
-            # Long enough for a first pull of the PostgreSQL image, short of helm's 600 s; 0: one attempt.
-            db_wait_seconds=env_int(env, "ATLAS_DB_WAIT_SECONDS", 120, 0, 3600),
-            statement_timeout_ms=env_int(env, "ATLAS_DB_STATEMENT_TIMEOUT_MS", 5000, 1, 3_600_000),
-            max_body_bytes=env_int(env, "ATLAS_MAX_BODY_BYTES", 65536, 1, 64 * 1024 * 1024),
-            log_level=env_choice(env, "ATLAS_LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR")),
-        )
+    log_level: LogLevel = setting("INFO", env="ATLAS_LOG_LEVEL", chart="logLevel", doc="log level (case-insensitive)")
+    pool_size: int | None = setting(
+        None,
+        env="ATLAS_DB_POOL_SIZE",
+        chart="poolSize",
+        doc="database connections per worker",
+        ge=1,
+        le=100,
+        follows="threads",
+        because=POOL_BELOW_THREADS,
+    )
+    workers: int = setting(2, env="GUNICORN_WORKERS", chart="workers", doc="gunicorn worker processes", ge=1, le=32)
+    threads: int = setting(4, env="GUNICORN_THREADS", chart="threads", doc="threads per worker (gthread)", ge=1, le=64)
+    timeout: int = setting(
+        30,
+        env="GUNICORN_TIMEOUT",
+        chart="timeout",
+        doc="seconds a worker may stay silent before it is restarted",
+        ge=1,
+        le=3600,
+    )
+    graceful_timeout: int = setting(
+        20,
+        env="GUNICORN_GRACEFUL_TIMEOUT",
+        chart="gracefulTimeout",
+        doc="seconds to finish in-flight requests after SIGTERM",
+        ge=0,
+        le=3600,
+    )
+    connect_timeout: int = setting(
+        3,
+        env="ATLAS_DB_CONNECT_TIMEOUT",
+        chart="dbConnectTimeout",
+        doc="seconds to open a database connection, or to wait for a pooled one",
+        ge=1,
+        le=60,
+    )
+    # Long enough for a first pull of the PostgreSQL image, short of helm's 600 s; 0: one attempt.
+    db_wait_seconds: int = setting(
+        120,
+        env="ATLAS_DB_WAIT_SECONDS",
+        chart="dbWaitSeconds",
+        doc="`migrate` only: seconds to retry an unreachable database, 2 s apart (0: one attempt)",
+        ge=0,
+        le=3600,
+    )
+    # Below 100 ms a busy but healthy database cancels the probes' own queries: readiness would flap.
+    statement_timeout_ms: int = setting(
+        5000,
+        env="ATLAS_DB_STATEMENT_TIMEOUT_MS",
+        chart="dbStatementTimeoutMs",
+        doc="per-statement timeout, milliseconds",
+        ge=100,
+        le=3_600_000,
+    )
+    max_body_bytes: int = setting(
+        65536,
+        env="ATLAS_MAX_BODY_BYTES",
+        chart="maxBodyBytes",
+        doc="larger request bodies get 413",
+        ge=1,
+        le=64 * 1024 * 1024,
+    )
+    bind: HostPort = setting(
+        "0.0.0.0:8080",
+        env="GUNICORN_BIND",
+        env_only="the chart sets it to 0.0.0.0 and the container port",
+        allowed="HOST:PORT such as 0.0.0.0:8080",
+        doc="listen address",
+    )
+    metrics_dir: str = setting(
+        "/tmp/atlas-metrics",  # noqa: S108 - /tmp is the one writable path
+        env="PROMETHEUS_MULTIPROC_DIR",
+        env_only="the default suits the image: /tmp is its one writable path",
+        doc="where the workers share their metrics (read before prometheus_client is imported)",
+    )

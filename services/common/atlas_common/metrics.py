@@ -10,7 +10,11 @@ from __future__ import annotations
 import glob
 import os
 
-MULTIPROC_DIR = os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", "/tmp/atlas-metrics")  # noqa: S108 - the one writable path
+from .config import Settings
+
+# The variable and its default as atlas_common.config declares them (read here, before the import below).
+_DIR = next(d for d in Settings.declared() if d.name == "metrics_dir")
+MULTIPROC_DIR = os.environ.setdefault(_DIR.env, _DIR.default)
 os.makedirs(MULTIPROC_DIR, exist_ok=True)
 
 from prometheus_client import (  # noqa: E402 - needs the directory above

@@ -1,24 +1,31 @@
-"""Settings of the projects service beyond the shared ones: how to reach the users service."""
+"""Settings of the projects service beyond the shared ones: how to reach the users service (chart block
+``usersService``). Declared as atlas_common.config declares the shared ones; see there."""
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
-from dataclasses import dataclass
+from typing import ClassVar
 
-from atlas_common.config import env_float, env_int, env_url
+from atlas_common.config import BaseUrl, SettingsBlock, setting
 
 
-@dataclass(frozen=True)
-class UsersServiceSettings:
-    url: str | None  # None: the owner check is off (projects-only deployments)
-    timeout: float
-    retries: int
+class UsersServiceSettings(SettingsBlock):
+    chart_block: ClassVar[str] = "usersService"
 
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] = os.environ) -> UsersServiceSettings:
-        return cls(
-            url=env_url(env, "USERS_SERVICE_URL"),
-            timeout=env_float(env, "USERS_SERVICE_TIMEOUT", 2.0, 0.05, 60.0),
-            retries=env_int(env, "USERS_SERVICE_RETRIES", 2, 0, 10),
-        )
+    url: BaseUrl = setting(
+        None,
+        env="USERS_SERVICE_URL",
+        env_only="the chart wires it to the users Service, only when users.enabled",
+        allowed="an http(s) base URL such as http://users:80",
+        doc="base URL of the users service; unset turns the owner check off",
+    )
+    timeout: float = setting(
+        2.0, env="USERS_SERVICE_TIMEOUT", chart="timeout", doc="seconds per call to the users service", ge=0.05, le=60
+    )
+    retries: int = setting(
+        2,
+        env="USERS_SERVICE_RETRIES",
+        chart="retries",
+        doc="retries on connection errors and 5xx, with exponential backoff",
+        ge=0,
+        le=10,
+    )
