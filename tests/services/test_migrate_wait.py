@@ -66,7 +66,7 @@ def test_zero_means_one_attempt():
 @pytest.mark.parametrize(
     ("change", "says"),
     [
-        ({"PGPASSWORD": "wrong"}, "password authentication failed"),
+        ({"PGPASSWORD": "wrong"}, "password authentication failed"),  # pragma: allowlist secret
         ({"PGPASSWORD": ""}, "no password supplied"),
         ({"PGDATABASE": "no_such_database"}, 'database "no_such_database" does not exist'),
     ],
