@@ -51,7 +51,8 @@ lint: venv $(STAMP_HELM) ## ruff, yamllint, ansible-lint and helm lint
 	scripts/lint.sh
 
 .PHONY: chart-docs
-chart-docs: ## Regenerate the parameters table of charts/atlas/README.md from values.yaml
+chart-docs: venv ## Regenerate the chart's settings from the services' declarations (scripts/chart-settings.py), then the README's parameters table
+	$(PY) scripts/chart-settings.py
 	scripts/chart-docs.sh
 
 ##@ Services

@@ -61,7 +61,10 @@ SCHEMA_CASES = {
         {"users.usersService": {"timeout": 1, "retries": 1}},
         "users.usersService: False always fails",
     ),
-    "timeout-zero": ({"projects.usersService.timeout": 0}, "projects.usersService.timeout: Must be greater than 0"),
+    "timeout-zero": (
+        {"projects.usersService.timeout": 0},
+        "projects.usersService.timeout: Must be greater than or equal to 0.05",
+    ),
     "bad-database-name": (
         {"users.postgresql.auth.database": "users; drop"},
         "users.postgresql.auth.database: Does not match pattern",

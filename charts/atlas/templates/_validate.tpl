@@ -17,6 +17,8 @@ the key to fix. Included once, from validate.yaml.
 {{- if and $svc.autoscaling.enabled (gt (int $svc.autoscaling.minReplicas) (int $svc.autoscaling.maxReplicas)) }}
 {{- fail (printf "%s.autoscaling.minReplicas (%v) must not exceed %s.autoscaling.maxReplicas (%v)" $name $svc.autoscaling.minReplicas $name $svc.autoscaling.maxReplicas) }}
 {{- end }}
+{{- /* The checks the services' settings declarations ask for (generated: _settings.tpl). */}}
+{{- include "atlas.settings.validate" (dict "name" $name "svc" $svc) }}
 {{- $drain := add $svc.preStopSleepSeconds $svc.config.gracefulTimeout }}
 {{- if le (int $svc.terminationGracePeriodSeconds) (int $drain) }}
 {{- fail (printf "%s.terminationGracePeriodSeconds (%v) must exceed %s.preStopSleepSeconds + %s.config.gracefulTimeout (%v), or requests are cut off" $name $svc.terminationGracePeriodSeconds $name $name $drain) }}
