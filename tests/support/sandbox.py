@@ -80,7 +80,7 @@ class SandboxError(AssertionError):
 
 # -- what the machine offers -------------------------------------------------------------------
 
-_TOOLS = ("unshare", "setpriv", "nsenter", "chroot", "mount", "env", "sh")
+_TOOLS = ("unshare", "setpriv", "nsenter", "chroot", "mount", "env", "sh", "mkdir", "touch", "chown", "chmod", "ln")
 
 
 @functools.cache
@@ -515,11 +515,12 @@ class Container:
         hostname = _tool("hostname")
         if hostname:
             lines.append(f"{q(hostname)} {q(self.pod.name[:63])}")
-        mount = tool["mount"]
+        # Absolute tools: the script runs with the container's environment, PATH included.
+        mount, mkdir, touch, chown, chmod, ln = (tool[t] for t in ("mount", "mkdir", "touch", "chown", "chmod", "ln"))
         r = q(root)
 
         def bind_ro(source: str, target: str, *, kind: str = "-d") -> None:
-            make = f"mkdir -p {q(target)}" if kind == "-d" else f"[ -e {q(target)} ] || touch {q(target)}"
+            make = f"{mkdir} -p {q(target)}" if kind == "-d" else f"[ -e {q(target)} ] || {touch} {q(target)}"
             lines.extend(
                 [
                     make,
@@ -534,22 +535,22 @@ class Container:
         for name in _TOP_LEVEL:
             host = f"/{name}"
             if os.path.islink(host):
-                lines.append(f"ln -s {q(os.readlink(host))} {q(root + host)}")
+                lines.append(f"{ln} -s {q(os.readlink(host))} {q(root + host)}")
             elif os.path.isdir(host):
                 bind_ro(host, root + host)
         # /dev as a container runtime makes it: a small tmpfs with the usual devices, a private /dev/shm.
-        lines += [f"mkdir {r}/dev", f"{mount} -t tmpfs -o mode=0755,nosuid,size=64k sandbox-dev {r}/dev"]
+        lines += [f"{mkdir} {r}/dev", f"{mount} -t tmpfs -o mode=0755,nosuid,size=64k sandbox-dev {r}/dev"]
         for device in _DEVICES:
             if os.path.exists(f"/dev/{device}"):
-                lines += [f"touch {r}/dev/{device}", f"{mount} --bind /dev/{device} {r}/dev/{device}"]
+                lines += [f"{touch} {r}/dev/{device}", f"{mount} --bind /dev/{device} {r}/dev/{device}"]
         lines += [
-            f"mkdir {r}/dev/shm {r}/dev/pts",
+            f"{mkdir} {r}/dev/shm {r}/dev/pts",
             f"{mount} -t tmpfs -o nosuid,nodev,mode=1777,size=64m sandbox-shm {r}/dev/shm",
-            f"ln -s /proc/self/fd {r}/dev/fd",
-            f"ln -s /proc/self/fd/0 {r}/dev/stdin",
-            f"ln -s /proc/self/fd/1 {r}/dev/stdout",
-            f"ln -s /proc/self/fd/2 {r}/dev/stderr",
-            f"mkdir {r}/proc {r}/sys",
+            f"{ln} -s /proc/self/fd {r}/dev/fd",
+            f"{ln} -s /proc/self/fd/0 {r}/dev/stdin",
+            f"{ln} -s /proc/self/fd/1 {r}/dev/stdout",
+            f"{ln} -s /proc/self/fd/2 {r}/dev/stderr",
+            f"{mkdir} {r}/proc {r}/sys",
             f"{mount} -t proc -o nosuid,nodev,noexec proc {r}/proc",
             f"{mount} --bind /sys {r}/sys",
             f"{mount} -o remount,bind,ro,nosuid,nodev,noexec {r}/sys",
@@ -558,9 +559,9 @@ class Container:
             bind_ro(path, root + path)
         for path, (mode, uid, gid) in sorted(self.image.dirs.items()):
             lines += [
-                f"mkdir -p {q(root + path)}",
-                f"chown {uid}:{gid} {q(root + path)}",
-                f"chmod {mode:o} {q(root + path)}",
+                f"{mkdir} -p {q(root + path)}",
+                f"{chown} {uid}:{gid} {q(root + path)}",
+                f"{chmod} {mode:o} {q(root + path)}",
             ]
         for target, source in files.items():
             bind_ro(source, root + target, kind="-f")
@@ -575,7 +576,7 @@ class Container:
             hidden = [p for p in shared if _within(p, m.path)]
             if hidden:
                 raise SandboxError(f"{self.label}: mountPath {m.path} would hide {hidden[0]}, which the code needs")
-            lines += [f"mkdir -p {q(target)}", f"{mount} --bind {q(m.source)} {q(target)}"]
+            lines += [f"{mkdir} -p {q(target)}", f"{mount} --bind {q(m.source)} {q(target)}"]
             if m.read_only:
                 lines.append(f"{mount} -o remount,bind,ro {q(target)}")
         if self.read_only_root:
