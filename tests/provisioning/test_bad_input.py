@@ -1,4 +1,5 @@
-"""Bad settings stop render.yml before anything is written or touches a cluster, naming the setting.
+"""Bad settings stop render.yml before anything is written or touches a cluster, naming the setting the user
+wrote (the group_vars or -e key, not the chart's), with the closest valid name for a typo.
 
 Each case is one real ansible-playbook run of playbooks/render.yml with -e overrides (or a bad inventory);
 the assertion is on the message the user sees.
@@ -24,9 +25,21 @@ CASES = {
         {"atlas_profile": "everything"},
         'atlas_profile: "everything" is not a profile; allowed: ephemeral, full, projects-only, users-only',
     ),
+    "misspelt atlas variable": (
+        {"atlas_service_overides": {"users": {"replicaCount": 2}}},
+        "atlas_service_overides: unknown setting; did you mean atlas_service_overrides?",
+    ),
+    "renamed atlas variable": (
+        {"atlas_service_env": {"replicaCount": 2}},
+        "atlas_service_env: renamed to atlas_env_service_defaults",
+    ),
     "unknown service in overrides": (
-        {"atlas_service_overrides": {"billing": {"replicas": 1}}},
-        "atlas_service_overrides: unknown service billing; known services: projects, users",
+        {"atlas_service_overrides": {"billing": {"replicaCount": 1}}},
+        "atlas_service_overrides.billing: unknown service; known services: projects, users",
+    ),
+    "misspelt service in atlas_services": (
+        {"atlas_services": {"users": {}, "projects": {}, "user": {}}},
+        "atlas_services.user: unknown service; did you mean users?",
     ),
     "profile naming an unknown service": (
         {"atlas_profiles": {"mine": {"services": ["users", "billing"], "persistence": True}}, "atlas_profile": "mine"},
@@ -36,45 +49,81 @@ CASES = {
         {"atlas_profiles": {"mine": {"services": ["users"]}}, "atlas_profile": "mine"},
         "atlas_profiles.mine: must be {services:",
     ),
-    "negative replicas": (_svc("users", replicas=-1), "users.replicas: must be an integer from 0 to 50, got -1"),
-    "too many replicas": (
-        _svc("projects", replicas=500),
-        "projects.replicas: must be an integer from 0 to 50, got 500",
+    "negative replicas": (
+        _svc("users", replicaCount=-1),
+        "atlas_service_overrides.users.replicaCount: -1 is less than the minimum of 0",
     ),
-    "replicas not a number": (_svc("users", replicas="two"), "users: argument 'replicas' is of type"),
+    "too many replicas": (
+        _svc("projects", replicaCount=500),
+        "atlas_service_overrides.projects.replicaCount: 500 is greater than the maximum of 50",
+    ),
+    "replicas not a number": (
+        _svc("users", replicaCount="two"),
+        "atlas_service_overrides.users.replicaCount: 'two' is not of type 'integer'",
+    ),
+    "replicas beside autoscaling": (
+        {"atlas_env_service_defaults": {"replicaCount": 2, "autoscaling": {"enabled": True}}},
+        "atlas_env_service_defaults.replicaCount (for projects, users): ignored while autoscaling.enabled is true",
+    ),
     "malformed memory size": (
         _svc("users", resources={"limits": {"memory": "256MB"}}),
-        "users.resources.limits.memory: '256MB' is not a memory quantity (e.g. 128Mi, 1Gi)",
+        "atlas_service_overrides.users.resources.limits.memory: '256MB' is not a Kubernetes quantity",
     ),
     "malformed cpu": (
         _svc("projects", resources={"requests": {"cpu": "fast"}}),
-        "projects.resources.requests.cpu: 'fast' is not a CPU quantity",
+        "atlas_service_overrides.projects.resources.requests.cpu: 'fast' is not a Kubernetes quantity",
     ),
     "malformed persistence size": (
-        _svc("users", database={"persistence_size": "lots"}),
-        "users.database.persistence_size: 'lots' is not a storage quantity",
+        _svc("users", postgresql={"persistence": {"size": "lots"}}),
+        "atlas_service_overrides.users.postgresql.persistence.size: 'lots' is not a Kubernetes quantity",
     ),
     "bad image repository": (
         _svc("users", image={"repository": "Atlas/Users!"}),
-        "users.image.repository: 'Atlas/Users!' is not an image repository",
+        "atlas_service_overrides.users.image.repository: 'Atlas/Users!' is not an image repository",
     ),
-    "bad image tag": (_svc("projects", image={"tag": "v1 beta"}), "projects.image.tag: 'v1 beta' is not an image tag"),
+    "bad image tag": (
+        _svc("projects", image={"tag": "v1 beta"}),
+        "atlas_service_overrides.projects.image.tag: 'v1 beta' is not an image tag",
+    ),
     "bad registry prefix": (
         {"atlas_image_registry": "https://registry.example.com"},
         'atlas_image_registry: "https://registry.example.com" is not a registry prefix',
     ),
     "unknown log level": (
-        _svc("users", config={"log_level": "TRACE"}),
-        "value of log_level must be one of: DEBUG, INFO, WARNING, ERROR, got: TRACE",
+        _svc("users", config={"logLevel": "TRACE"}),
+        "atlas_service_overrides.users.config.logLevel: 'TRACE' is not one of ['DEBUG', 'INFO', 'WARNING', 'ERROR']",
     ),
-    "unknown setting key": (_svc("users", replica=2), "users: unknown setting replica; allowed: autoscaling, config,"),
+    "unknown setting key": (
+        _svc("users", replica=2),
+        "atlas_service_overrides.users.replica: unknown setting; did you mean replicaCount?",
+    ),
+    "unknown nested key, every service": (
+        {"atlas_service_defaults": {"config": {"threds": 8}}},
+        "atlas_service_defaults.config.threds (for projects, users): unknown setting; did you mean threads?",
+    ),
+    "old snake_case key": (
+        _svc("users", config={"pool_size": 8}),
+        "atlas_service_overrides.users.config.pool_size: unknown setting; did you mean poolSize?",
+    ),
     "pool size out of range": (
-        _svc("users", config={"pool_size": 0}),
-        "users.config.pool_size: must be an integer from 1 to 100, got 0",
+        _svc("users", config={"poolSize": 0}),
+        "atlas_service_overrides.users.config.poolSize: 0 is less than the minimum of 1",
+    ),
+    "pool smaller than the threads": (
+        _svc("projects", config={"threads": 8, "poolSize": 4}),
+        "atlas_service_overrides.projects.config.poolSize: 4 is smaller than config.threads (8)",
     ),
     "autoscaling min above max": (
-        _svc("projects", autoscaling={"min_replicas": 6, "max_replicas": 3}),
-        "projects.autoscaling: min_replicas (6) must not exceed max_replicas (3)",
+        _svc("projects", autoscaling={"enabled": True, "minReplicas": 6, "maxReplicas": 3}),
+        "atlas_service_overrides.projects.autoscaling.minReplicas: 6 must not exceed autoscaling.maxReplicas (3)",
+    ),
+    "password in the settings": (
+        _svc("users", postgresql={"auth": {"password": "hunter2hunter2"}}),
+        "atlas_service_overrides.users.postgresql.auth.password: set by the playbooks",
+    ),
+    "persistence against the profile": (
+        _svc("users", postgresql={"persistence": {"enabled": False}}),
+        "atlas_service_overrides.users.postgresql.persistence.enabled: set by the playbooks (the profile decides",
     ),
     "bad namespace": (
         {"atlas_namespace": "Atlas_NS"},
@@ -96,15 +145,31 @@ CASES = {
         {"atlas_db_password_source": "plaintext"},
         "value of atlas_db_password_source must be one of: generate, vault, existing, got: plaintext",
     ),
+    "secret name without the service": (
+        {"atlas_db_secret_name": "db-password"},
+        'atlas_db_secret_name: "db-password" must contain <service>',
+    ),
     "bad ingress host": (
         {"atlas_ingress_host": "not a host"},
-        'atlas_ingress_host: "not a host" is not a lowercase DNS name',
+        "atlas_ingress_host: 'not a host' is not a DNS name",
     ),
     "overrides not a mapping": (
         {"atlas_service_overrides": ["users"]},
         "argument 'atlas_service_overrides' is of type list",
     ),
 }
+
+
+def test_every_problem_is_reported_at_once(tmp_path):
+    """Three mistakes in one run: all three are named, so one fix-and-rerun round is enough."""
+    overrides = {"users": {"replicaCont": 2, "config": {"workers": 0}}, "projects": {"config": {"logLevel": "LOUD"}}}
+    run = run_playbook(RENDER, "dev", {"atlas_service_overrides": overrides, "atlas_build_dir": str(tmp_path / "b")})
+
+    assert run.rc != 0
+    [message] = [m for m in run.failure_messages() if m.startswith("Invalid settings:")]
+    assert "atlas_service_overrides.users.replicaCont: unknown setting; did you mean replicaCount?" in message
+    assert "atlas_service_overrides.users.config.workers: 0 is less than the minimum of 1" in message
+    assert "atlas_service_overrides.projects.config.logLevel: 'LOUD' is not one of" in message
 
 
 @pytest.mark.parametrize("case", sorted(CASES))

@@ -1,11 +1,11 @@
 """The minikube role's decisions, against stand-in `minikube` and `docker` executables.
 
-Real: ansible-playbook, the minikube role and its filter plugin, ansible.builtin's command and setup
-modules. Stand-in: the `minikube` and `docker` executables (tests/provisioning/standins/standin.py),
-which answer as minikube v1.35.0 and docker 28.2.2 do — output format, stdout vs stderr, exit codes —
-and keep the profile's state between calls. What they cannot show is a real cluster starting: these
-tests prove the branching (start only when not running, addons only when missing, preflight stops),
-not that Minikube comes up.
+Real: ansible-playbook with playbooks/bootstrap.yml (the settings, minikube and tools roles, the minikube
+role's filter plugin), ansible.builtin's command and setup modules, the real helm binary. Stand-in: the
+`minikube` and `docker` executables (tests/provisioning/standins/standin.py), which answer as minikube
+v1.35.0 and docker 28.2.2 do — output format, stdout vs stderr, exit codes — and keep the profile's state
+between calls. What they cannot show is a real cluster starting: these tests prove the branching (start
+only when not running, addons only when missing, preflight stops), not that Minikube comes up.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from tests.provisioning.standins import Standins
 
 pytestmark = pytest.mark.logic
 
-PLAYBOOK = "tests/provisioning/playbooks/minikube.yml"
+PLAYBOOK = "playbooks/bootstrap.yml"  # the real entry point: settings, preflight, tools, cluster
 PROFILE = "atlas-dev"
 
 

@@ -33,6 +33,21 @@ def _chart_label() -> str:
     return f"{chart['name']}-{chart['version']}"
 
 
+def _chart_defaults() -> dict:
+    with open(os.path.join(REPO_ROOT, "charts", "atlas", "values.yaml")) as fh:
+        return yaml.safe_load(fh)
+
+
+def _overlay(base: dict, over: dict) -> dict:
+    """helm's merge of a values file onto the chart's defaults (maps merge, everything else replaces)."""
+    merged = dict(base)
+    for key, value in over.items():
+        merged[key] = (
+            _overlay(base[key], value) if isinstance(value, dict) and isinstance(base.get(key), dict) else value
+        )
+    return merged
+
+
 @dataclass
 class Rendered:
     inventory: str
@@ -40,8 +55,13 @@ class Rendered:
     build: Path
     credentials: Path
     first_changed: int
-    values: dict
+    written: dict  # the values file: only what the settings set
     manifests: list[dict]
+
+    @property
+    def values(self) -> dict:
+        """What the chart sees: its defaults with the written values on top."""
+        return _overlay(_chart_defaults(), self.written)
 
     def objects(self, kind: str) -> dict[str, dict]:
         return {doc["metadata"]["name"]: doc for doc in self.manifests if doc["kind"] == kind}
@@ -114,8 +134,10 @@ def test_values_follow_the_profile(rendered, inventory, profile):
         # Content-hash tag unless an inventory pins one; never "latest".
         assert re.fullmatch(r"[0-9a-f]{12}", block["image"]["tag"]), block["image"]
         assert block["image"]["pullPolicy"] == "IfNotPresent"
-        assert block["replicaCount"] == (2 if inventory == "prod" else 1)
+        # prod scales with the autoscaler (from 2 replicas), so it sets no replicaCount the HPA would ignore.
+        assert ("replicaCount" in r.written[service]) is False
         assert block["autoscaling"]["enabled"] is (inventory == "prod")
+        assert block["autoscaling"]["minReplicas"] == 2
         assert block["podDisruptionBudget"]["enabled"] is (inventory == "prod")
         assert block["postgresql"]["persistence"]["enabled"] is (profile != "ephemeral")
         # The chart only ever learns the Secret's name; the password itself is never in the values.
@@ -123,7 +145,7 @@ def test_values_follow_the_profile(rendered, inventory, profile):
         assert block["postgresql"]["auth"]["password"] == ""
     expected_repo = "registry.example.com/atlas/users" if inventory == "prod" else "atlas/users"
     assert v["users"]["image"]["repository"] == expected_repo
-    assert v["projects"]["usersService"] == {"timeout": 2, "retries": 2}
+    assert v["projects"]["usersService"]["retries"] == 2
     hosts = {"dev": "atlas.local", "test": "atlas-test.local", "prod": "atlas.example.com"}
     assert v["ingress"]["host"] == hosts[inventory]
     assert v["ingress"]["tls"]["enabled"] is (inventory == "prod")
@@ -167,7 +189,7 @@ def test_render_writes_no_secret(rendered, inventory, profile):
     # No password was generated for a render, and no Secret with data is part of the manifests.
     assert not r.credentials.exists()
     assert not [doc for doc in r.manifests if doc["kind"] == "Secret"]
-    assert sorted(os.listdir(r.build)) == ["manifests.yaml", "values.yaml"]
+    assert sorted(os.listdir(r.build)) == ["manifests.yaml", "target.yaml", "values.yaml"]
 
 
 @pytest.mark.parametrize("inventory", INVENTORIES)
@@ -189,7 +211,7 @@ def test_changed_setting_is_reported_and_rendered(tmp_path):
     extra = {"atlas_build_dir": str(tmp_path / "b"), "atlas_credentials_dir": str(tmp_path / "c")}
     assert run_playbook(RENDER, "dev", extra).rc == 0
 
-    changed = run_playbook(RENDER, "dev", {**extra, "atlas_service_overrides": {"users": {"replicas": 3}}})
+    changed = run_playbook(RENDER, "dev", {**extra, "atlas_service_overrides": {"users": {"replicaCount": 3}}})
 
     assert changed.rc == 0
     assert changed.changed() == 2  # values.yaml and manifests.yaml

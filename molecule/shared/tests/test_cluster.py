@@ -1,10 +1,11 @@
 """Cluster mode: the release site.yml installed for the scenario's profile works on a real cluster.
 
-Enabled services Ready and answering through a port-forward (/readyz, /db-status, a create/read
-round trip), `helm test` passing, disabled services and their databases absent, the NetworkPolicies
-enforced (a pod without the release's labels reaches no database and no service; projects reaches users
-and nothing of users' but its API), and the persistence contract: a persistent profile keeps a record across a database pod delete; the ephemeral profile
-has no PVC and loses it. The persistence test goes last: it restarts the databases.
+Enabled services Ready and answering through a port-forward (/readyz, /db-status, a create/read round
+trip), `helm test` passing, disabled services and their databases absent, the NetworkPolicies enforced (a
+pod without the release's labels reaches no database and no service; projects reaches users and nothing
+of users' but its API), and the persistence contract: a persistent profile keeps a record across a
+database pod delete; the ephemeral profile has no PVC and loses it. The persistence test goes last: it
+restarts the databases.
 """
 
 from __future__ import annotations

@@ -1,0 +1,280 @@
+"""The Atlas settings, turned into the chart's values and checked against the chart's own schema.
+
+The per-service settings in group_vars are in the chart's shape (charts/atlas/values.yaml): no renaming
+layer. They come in layers, later wins (see group_vars/all/services.yml); each leaf remembers the layer
+that set it, so every problem is reported under the key the user wrote, e.g.
+``atlas_service_overrides.users.config.poolSize: 0 is less than the minimum of 1``.
+
+What is valid is declared once, in charts/atlas/values.schema.json (types, bounds, unknown keys); the
+few rules across several keys that a JSON schema cannot say are the chart's _validate.tpl, mirrored
+here so that they, too, fail before any cluster call (tests/provisioning/test_settings_agree.py renders
+each case through both and requires both to refuse it).
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+from typing import Any
+
+from ansible.errors import AnsibleFilterError
+
+try:
+    import jsonschema
+except ImportError:  # pragma: no cover - the project venv has it (requirements-dev.txt)
+    jsonschema = None
+
+# Keys the playbooks set themselves; a layer that sets them is refused, naming what to change instead.
+_COMPUTED = {
+    "enabled": "the profile decides which services run (atlas_profile / atlas_profiles.<profile>.services)",
+    "postgresql.persistence.enabled": "the profile decides (atlas_profiles.<profile>.persistence)",
+    "postgresql.auth.password": "passwords never go into settings: see atlas_db_password_source",
+    "postgresql.auth.existingSecret": "the playbooks create the Secret: name it with atlas_db_secret_name",
+    "externalDatabase.existingSecret": "the playbooks create the Secret: name it with atlas_db_secret_name",
+}
+
+
+def _merge(target: dict, layer: dict, name: str, origins: dict, prefix: str) -> None:
+    """Deep-merge ``layer`` into ``target`` (dicts merge, anything else replaces), recording origins."""
+    for key, value in layer.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, dict) and isinstance(target.get(key), dict):
+            _merge(target[key], value, name, origins, path + ".")
+            continue
+        target[key] = copy.deepcopy(value)
+        for stale in [p for p in origins if p.startswith(path + ".")]:
+            del origins[stale]
+        origins[path] = name
+        if isinstance(value, dict):
+            _record(value, name, origins, path + ".")
+
+
+def _record(value: dict, name: str, origins: dict, prefix: str) -> None:
+    for key, sub in value.items():
+        origins[f"{prefix}{key}"] = name
+        if isinstance(sub, dict):
+            _record(sub, name, origins, f"{prefix}{key}.")
+
+
+def _get(doc: dict, path: str, default: Any = None) -> Any:
+    for part in path.split("."):
+        if not isinstance(doc, dict) or part not in doc:
+            return default
+        doc = doc[part]
+    return doc
+
+
+def _set(doc: dict, path: str, value: Any) -> None:
+    *parents, leaf = path.split(".")
+    for part in parents:
+        doc = doc.setdefault(part, {})
+    doc[leaf] = value
+
+
+def closest(name: str, choices) -> str | None:
+    found = difflib.get_close_matches(str(name), sorted(map(str, choices)), n=1, cutoff=0.6)
+    return found[0] if found else None
+
+
+def _where(path: str, origins: dict) -> str:
+    """The group_vars key behind a values path: the layer that set it (or its nearest parent)."""
+    parts = path.split(".")
+    for end in range(len(parts), 0, -1):
+        layer = origins.get(".".join(parts[:end]))
+        if layer is None:
+            continue
+        service, rest = parts[0], ".".join(parts[1:])
+        if layer.endswith(f".{service}") or not rest:  # atlas_services.users, atlas_service_overrides.users
+            return f"{layer}.{rest}" if rest else layer
+        if layer.startswith(("atlas_service_defaults", "atlas_env_service_defaults")):
+            return f"{layer}.{rest} (for {service})"
+        return layer  # a flat setting (atlas_ingress_host) or a computed value, named as such
+    return f"{path} (the chart's default)"
+
+
+def known_services(schema: dict) -> list[str]:
+    """The chart's services: its top-level blocks of the shared service shape (definitions/atlasService)."""
+
+    def is_service(prop: dict) -> bool:
+        refs = [prop.get("$ref", "")] + [part.get("$ref", "") for part in prop.get("allOf", [])]
+        return any(ref.endswith("/atlasService") for ref in refs)
+
+    return sorted(k for k, v in schema.get("properties", {}).items() if is_service(v))
+
+
+def chart_values(settings: dict) -> dict:
+    """{'values': the values document, 'origins': {path: layer}, 'problems': [messages]} (see module doc).
+
+    ``settings`` holds: service_defaults, services, env_service_defaults, service_overrides (the layers),
+    enabled (service names), persistence (bool), profile (name), registry (prefix or ""), secret_name
+    (a name with <service> in it), top ({values path: [variable name, value]} for the flat settings),
+    schema and chart_defaults (the chart's values.schema.json and values.yaml). The result also holds
+    'secrets': {service: Secret name} for every enabled service.
+    """
+    schema, problems, origins = settings["schema"], [], {}
+    secrets = {name: settings["secret_name"].replace("<service>", name) for name in settings["enabled"]}
+    services = known_services(schema)
+    for layer in ("atlas_services", "atlas_service_overrides"):
+        for key in sorted(set(settings[layer.removeprefix("atlas_")]) - set(services)):
+            near = closest(key, services)
+            hint = f"did you mean {near}?" if near else f"known services: {', '.join(services)}"
+            problems.append(f"{layer}.{key}: unknown service; {hint}")
+
+    values: dict[str, Any] = {}
+    for name in services:
+        block: dict[str, Any] = {}
+        layers = [
+            ("atlas_service_defaults", settings["service_defaults"]),
+            (f"atlas_services.{name}", settings["services"].get(name) or {}),
+            ("atlas_env_service_defaults", settings["env_service_defaults"]),
+            (f"atlas_service_overrides.{name}", settings["service_overrides"].get(name) or {}),
+        ]
+        for layer, content in layers:
+            if not isinstance(content, dict):
+                problems.append(f"{layer}: must be a mapping of chart settings, got {type(content).__name__}")
+                continue
+            for path, why in _COMPUTED.items():
+                if _get(content, path) is not None:
+                    where = _where(f"{name}.{path}", {f"{name}.{path}": layer})
+                    problems.append(f"{where}: set by the playbooks ({why})")
+            _merge(block, content, layer, origins, f"{name}.")
+        values[name] = block
+        _set(block, "enabled", name in settings["enabled"])
+        origins[f"{name}.enabled"] = f"atlas_profiles.{settings['profile']}.services"
+        _set(block, "postgresql.persistence.enabled", bool(settings["persistence"]))
+        origins[f"{name}.postgresql.persistence.enabled"] = f"atlas_profiles.{settings['profile']}.persistence"
+        # Always written, so the image roles read one place: the repository (registry-prefixed) and the tag
+        # ("" = the content hash, filled in by the values role).
+        repository = _get(block, "image.repository") or _get(settings["chart_defaults"], f"{name}.image.repository")
+        _set(block, "image.repository", f"{settings['registry']}/{repository}" if settings["registry"] else repository)
+        _set(block, "image.tag", str(_get(block, "image.tag") or ""))
+        secret = secrets.get(name, "")
+        chart_default = _get(settings["chart_defaults"], f"{name}.postgresql.enabled", True)
+        internal = _get(block, "postgresql.enabled", chart_default)
+        _set(block, "postgresql.auth.existingSecret", secret if internal else "")
+        _set(block, "externalDatabase.existingSecret", "" if internal else secret)
+        for path in ("postgresql.auth.existingSecret", "externalDatabase.existingSecret"):
+            origins[f"{name}.{path}"] = "atlas_db_secret_name"
+    for path, (variable, value) in settings["top"].items():
+        _set(values, path, value)
+        origins[path] = variable
+
+    problems += values_problems(values, origins, schema, settings["chart_defaults"])
+    problems += cross_problems(values, origins, settings["chart_defaults"], settings["enabled"])
+    return {"values": values, "origins": origins, "problems": _once(problems), "secrets": secrets}
+
+
+def _once(problems: list[str]) -> list[str]:
+    """A mistake in a layer every service shares is one problem: '... (for projects, users): ...'."""
+    merged: dict[str, list[str]] = {}
+    for problem in problems:
+        head, sep, rest = problem.partition(" (for ")
+        service, close, tail = rest.partition("):")
+        key = f"{head}\0{tail}" if sep and close else problem
+        merged.setdefault(key, []).extend([service] if sep and close else [])
+    out = []
+    for key, services in merged.items():
+        head, _, tail = key.partition("\0")
+        out.append(f"{head} (for {', '.join(sorted(set(services)))}):{tail}" if services else key)
+    return out
+
+
+def _deep_merged(base: dict, over: dict) -> dict:
+    merged = copy.deepcopy(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merged(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def values_problems(values: dict, origins: dict, schema: dict, chart_defaults: dict) -> list[str]:
+    """Every violation of values.schema.json by the chart's defaults overlaid with ``values`` (as helm
+    validates them), each named by the group_vars key that caused it."""
+    if jsonschema is None:
+        raise AnsibleFilterError("the settings role needs the jsonschema package (pip install -r requirements-dev.txt)")
+    validator = jsonschema.Draft7Validator(schema)
+    problems = []
+    merged = _deep_merged(chart_defaults, values)
+    for error in sorted(validator.iter_errors(merged), key=lambda e: (list(map(str, e.absolute_path)), e.message)):
+        path = ".".join(map(str, error.absolute_path))
+        if error.validator == "additionalProperties":
+            allowed = error.schema.get("properties", {})
+            for key in sorted(set(error.instance) - set(allowed)):
+                full = f"{path}.{key}" if path else key
+                what = "service" if not path else "setting"
+                near = closest(key, allowed)
+                hint = f"did you mean {near}?" if near else f"allowed: {', '.join(sorted(allowed))}"
+                problems.append(f"{_where(full, origins)}: unknown {what}; {hint}")
+            continue
+        message = error.message
+        if error.validator == "pattern" and error.schema.get("description"):
+            # The schema says what the pattern means ("a memory quantity, e.g. 128Mi"): say that, not the regex.
+            message = f"{error.instance!r} is not {error.schema['description']}"
+        problems.append(f"{_where(path, origins)}: {message}")
+    return problems
+
+
+def cross_problems(values: dict, origins: dict, chart_defaults: dict, enabled: list[str]) -> list[str]:
+    """The chart's rules across keys (templates/_validate.tpl), plus one only the layers can see: a replica
+    count that the autoscaler would silently override."""
+    problems = []
+    merged = _deep_merged(chart_defaults, values)
+    for name in enabled:
+        svc = merged.get(name) or {}
+
+        def num(path: str, svc=svc) -> Any:
+            return _get(svc, path)
+
+        def at(path: str, name=name) -> str:
+            return _where(f"{name}.{path}", origins)
+
+        if num("autoscaling.enabled"):
+            if num("autoscaling.minReplicas") > num("autoscaling.maxReplicas"):
+                problems.append(
+                    f"{at('autoscaling.minReplicas')}: {num('autoscaling.minReplicas')} must not exceed "
+                    f"autoscaling.maxReplicas ({num('autoscaling.maxReplicas')})"
+                )
+            if f"{name}.replicaCount" in origins:
+                problems.append(
+                    f"{at('replicaCount')}: ignored while autoscaling.enabled is true (the HorizontalPodAutoscaler "
+                    "sets the replicas between autoscaling.minReplicas and maxReplicas); remove it or set minReplicas"
+                )
+        pool, threads = num("config.poolSize"), num("config.threads")
+        if isinstance(pool, int) and isinstance(threads, int) and pool < threads:
+            problems.append(
+                f"{at('config.poolSize')}: {pool} is smaller than config.threads ({threads}): threads would wait for "
+                "a database connection and then answer 503; raise it, or leave it unset to follow the threads"
+            )
+        grace, drain = num("terminationGracePeriodSeconds"), (num("preStopSleepSeconds") or 0)
+        graceful = num("config.gracefulTimeout")
+        if isinstance(grace, int) and isinstance(graceful, int) and grace <= drain + graceful:
+            problems.append(
+                f"{at('terminationGracePeriodSeconds')}: {grace} must exceed preStopSleepSeconds + "
+                f"config.gracefulTimeout ({drain + graceful}), or requests are cut off"
+            )
+        if num("postgresql.enabled") is False and not num("externalDatabase.host"):
+            problems.append(f"{at('externalDatabase.host')}: required when postgresql.enabled is false")
+    return problems
+
+
+def unknown_variables(names: list[str], known: list[str], renamed: dict[str, str]) -> list[str]:
+    """A problem for each atlas_* variable that no role declares: a typo would be silently ignored."""
+    problems = []
+    for name in sorted(set(names) - set(known)):
+        if name in renamed:
+            problems.append(f"{name}: renamed to {renamed[name]} (see README, 'Renamed settings')")
+            continue
+        near = closest(name, known)
+        problems.append(f"{name}: unknown setting; " + (f"did you mean {near}?" if near else "no Atlas role reads it"))
+    return problems
+
+
+class FilterModule:
+    def filters(self):
+        return {
+            "atlas_chart_values": chart_values,
+            "atlas_known_services": known_services,
+            "atlas_unknown_variables": unknown_variables,
+        }
