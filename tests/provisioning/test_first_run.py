@@ -49,6 +49,10 @@ def test_first_run_starts_once_and_builds_both_images_then_changes_nothing(lapto
     assert sorted(c[2] for c in laptop.calls("minikube", "addons", "enable")) == ["ingress", "metrics-server"]
     built = _built_tags(laptop)
     assert sorted(t.split(":")[0] for t in built) == ["atlas/projects", "atlas/users"]
+    # One Dockerfile, the service a build argument (minikube passes --build-opt on to docker build).
+    for call in laptop.calls("minikube", "image", "build"):
+        service = call[call.index("-t") + 1].split(":")[0].split("/")[-1]
+        assert call[call.index("-f") + 1] == "Dockerfile" and f"--build-opt=build-arg=SERVICE={service}" in call
     profile = laptop.state()["profiles"][PROFILE]
     assert {f"docker.io/{t}" for t in built} <= set(profile["images"])
 

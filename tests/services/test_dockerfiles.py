@@ -15,8 +15,9 @@ CONTEXT = os.path.join(REPO_ROOT, "services")
 
 
 def instructions(service: str) -> list[tuple[str, str]]:
-    with open(os.path.join(CONTEXT, service, "Dockerfile")) as f:
-        text = re.sub(r"\\\n", " ", f.read())  # join continuation lines
+    """services/Dockerfile's instructions as `docker build --build-arg SERVICE=<service>` reads them."""
+    with open(os.path.join(CONTEXT, "Dockerfile")) as f:
+        text = re.sub(r"\\\n", " ", f.read()).replace("${SERVICE}", service)  # join continuation lines
     return [
         (line.split(None, 1)[0].upper(), line.split(None, 1)[1] if " " in line.strip() else "")
         for line in (raw.strip() for raw in text.splitlines())
@@ -42,14 +43,25 @@ def test_dockerfile_follows_the_interface(service):
     assert [arg for op, arg in final if op == "COPY"] == ["--from=build /opt/venv /opt/venv"]
     assert not [arg for op, arg in final if op == "RUN"]
     assert ("EXPOSE", "8080") in final
+    # The service is baked in as ATLAS_SERVICE, which the default command serves.
+    env = " ".join(arg for op, arg in final if op == "ENV")
+    assert f"ATLAS_SERVICE={service}" in env
     cmd = json.loads(next(arg for op, arg in final if op == "CMD"))
-    assert cmd == ["gunicorn", "--config", "python:atlas_common.gunicorn_conf", f"{service}.wsgi:app"]
+    assert cmd[-1] == 'exec gunicorn --config python:atlas_common.gunicorn_conf "$ATLAS_SERVICE.wsgi:app"'
 
     # Everything copied exists in the build context (services/).
     for op, arg in steps:
         if op == "COPY" and not arg.startswith("--from"):
             source = arg.split()[0]
             assert os.path.exists(os.path.join(CONTEXT, source)), source
+
+
+def test_one_dockerfile_for_every_service():
+    """A new service is a folder and a build argument, not a new Dockerfile."""
+    found = sorted(
+        os.path.relpath(os.path.join(d, f), CONTEXT) for d, _, fs in os.walk(CONTEXT) for f in fs if f == "Dockerfile"
+    )
+    assert found == ["Dockerfile"]
 
 
 def test_dockerignore_keeps_caches_out():

@@ -208,6 +208,24 @@ def minikube(args: list[str], state: dict) -> int:
         return 0
     if args[:2] == ["image", "build"]:
         tag = _docker_ref(args[args.index("-t") + 1])
+        context = os.path.abspath(args[-1])
+        dockerfile = args[args.index("-f") + 1] if "-f" in args else "Dockerfile"
+        build_args = dict(
+            a.removeprefix("--build-opt=build-arg=").split("=", 1)
+            for a in args
+            if a.startswith("--build-opt=build-arg=")
+        )
+        # What BuildKit says when the Dockerfile or a COPY source is missing (G: wording), again with exit 0.
+        if not os.path.isfile(os.path.join(context, dockerfile)):
+            print(
+                f"ERROR: failed to solve: failed to read dockerfile: open {dockerfile}: no such file or directory",
+                file=sys.stderr,
+            )
+            return 0
+        service = build_args.get("SERVICE", "")
+        if not service or not os.path.isdir(os.path.join(context, service)):
+            print(f'ERROR: failed to solve: failed to compute cache key: "/{service}": not found', file=sys.stderr)
+            return 0
         if tag in {_docker_ref(r) for r in state.get("build_failures", [])}:
             print(
                 '#0 building with "default" instance using docker driver\n\n'
