@@ -255,7 +255,7 @@ def cross_problems(values: dict, origins: dict, chart_defaults: dict, enabled: l
                 f"config.gracefulTimeout ({drain + graceful}), or requests are cut off"
             )
         if num("postgresql.enabled") is False and not num("externalDatabase.host"):
-            problems.append(f"{at('externalDatabase.host')}: required when postgresql.enabled is false")
+            problems.append(f"{at('postgresql.enabled')}: false needs externalDatabase.host (the server to use instead)")
     return problems
 
 
