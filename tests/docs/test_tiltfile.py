@@ -38,7 +38,9 @@ GROUP_VARS = {
     **load_yaml("group_vars/all/services.yml"),
 }
 DEV_VARS = load_yaml("inventories/dev/group_vars/atlas.yml")
-DEV_CONTEXT = DEV_VARS["minikube_profile"]  # Minikube names the kube context after the profile
+# Minikube names the kube context after the profile, which group_vars derive from the environment.
+DEV_CONTEXT = re.sub(r"\{\{\s*atlas_env\s*\}\}", DEV_VARS["atlas_env"], GROUP_VARS["atlas_minikube_profile"])
+CHART_VALUES = load_yaml("charts/atlas/values.yaml")
 PROFILES = GROUP_VARS["atlas_profiles"]
 
 
@@ -108,7 +110,7 @@ def test_profile_selects_images_and_resources(tilt_up, profile):
     run = tilt_up(profile)
     services = PROFILES[profile]["services"]
     built = {b["ref"] for b in run.called("docker_build")}
-    assert built == {GROUP_VARS["atlas_services"][s]["image"]["repository"] for s in services}
+    assert built == {CHART_VALUES[s]["image"]["repository"] for s in services}
     assert {r["new_name"] for r in run.called("k8s_resource")} == {n for s in services for n in (s, f"{s}-db")}
     components = {o["metadata"]["labels"].get("app.kubernetes.io/component") for o in run.deployed}
     for service in set(GROUP_VARS["atlas_services"]) - set(services):
@@ -137,7 +139,8 @@ def test_image_builds_use_the_image_inputs(tilt_up):
     for build in run.called("docker_build"):
         service = build["ref"].split("/")[-1]
         assert build["context"] == source_dir
-        assert build["dockerfile"] == f"{source_dir}/{service}/Dockerfile"
+        # One Dockerfile, the service a build argument (as the images role builds it).
+        assert build["dockerfile"] == f"{source_dir}/Dockerfile" and build["build_args"] == {"SERVICE": service}
         assert os.path.isfile(os.path.join(ROOT, build["dockerfile"]))
         # Exactly what the image tag hashes: a change Tilt ignores never changes the tag, and back.
         assert sorted(build["only"]) == sorted(p.replace("<service>", service) for p in inputs["image_tags_inputs"])
@@ -201,10 +204,13 @@ def test_the_dev_minikube_context_is_allowed(tilt_up):
     assert tilt_up("full").called("allow_k8s_contexts") == [{"contexts": DEV_CONTEXT}]
 
 
-def test_refuses_another_kube_context_before_rendering():
+def test_refuses_another_kube_context_before_deploying_anything():
+    """The kube context to expect is the one the settings role computed, which `make render` writes
+    (target.yaml): the render runs first, and it touches no cluster; nothing else runs."""
     with pytest.raises(TiltfileError) as failure:
         evaluate(ROOT, "prod-eu-1", {"profile": "full"})
-    assert failure.value.run.commands == [], "nothing may run against an unexpected cluster"
+    assert failure.value.run.commands == ["make --no-print-directory render ENV=dev PROFILE=full"]
+    assert not failure.value.run.called("docker_build") and not failure.value.run.called("k8s_yaml")
     assert failure.value.run.called("allow_k8s_contexts") == []
     assert f"kube context is 'prod-eu-1', but Tilt deploys to the dev Minikube profile '{DEV_CONTEXT}'" in str(
         failure.value

@@ -176,6 +176,12 @@ def check_settings_unknown_profile(tmp_path, request):
     assert failures == [quote("settings-unknown-profile")]
 
 
+def check_settings_misspelt_key(tmp_path, request):
+    overrides = {"atlas_service_overrides": {"users": {"config": {"threds": 8}}}}
+    failures = ansible_failures("playbooks/render.yml", "-i", "inventories/dev", "-e", json.dumps(overrides))
+    assert failures == [quote("settings-misspelt-key")]
+
+
 def libpq_shape(text: str) -> str:
     """libpq's connection error without the parts that differ per server: host, address, port, user."""
     text = re.sub(
@@ -326,6 +332,7 @@ CHECKS = {
     "preflight-engine-not-running": check_preflight_engine_not_running,
     "preflight-memory": check_preflight_memory,
     "settings-unknown-profile": check_settings_unknown_profile,
+    "settings-misspelt-key": check_settings_misspelt_key,
     "migrate-wrong-password": check_migrate_wrong_password,
     "readyz-database-down": check_readyz_database_down,
     "api-database-down": check_api_database_down,
@@ -349,9 +356,10 @@ def test_the_names_the_commands_use_are_the_dev_inventorys():
         dev = yaml.safe_load(f)
     with open(os.path.join(ROOT, "group_vars", "all", "atlas.yml")) as f:
         defaults = yaml.safe_load(f)
+    profile = re.sub(r"\{\{\s*atlas_env\s*\}\}", dev["atlas_env"], defaults["atlas_minikube_profile"])
     stated = re.search(
         r"Minikube profile \(and kube context\) `([^`]+)`, namespace\s+`([^`]+)`, release `([^`]+)`", read_doc()
     )
-    assert stated.groups() == (dev["minikube_profile"], defaults["atlas_namespace"], defaults["atlas_release_name"])
+    assert stated.groups() == (profile, defaults["atlas_namespace"], defaults["atlas_release_name"])
     # ...and every command in the doc uses those, not some other context.
-    assert set(re.findall(r"--(?:kube-)?context[ =](\S+)", read_doc())) == {dev["minikube_profile"]}
+    assert set(re.findall(r"--(?:kube-)?context[ =](\S+)", read_doc())) == {profile}
