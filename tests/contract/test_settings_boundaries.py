@@ -137,16 +137,56 @@ def _children(pid: int) -> int:
     return count
 
 
+class _PortTaken(Exception):
+    """Another process (another xdist worker's server) holds the free port picked for this one."""
+
+
+def _listener_inodes(port: int) -> set[str]:
+    """Socket inodes listening on 127.0.0.1:port (/proc/net/tcp: local address, state 0A, inode)."""
+    inodes = set()
+    with open("/proc/net/tcp") as f:
+        for line in f.readlines()[1:]:
+            fields = line.split()
+            if fields[1] == f"0100007F:{port:04X}" and fields[3] == "0A":
+                inodes.add(fields[9])
+    return inodes
+
+
+def _holds(pid: int, inodes: set[str]) -> bool:
+    """Whether ``pid`` or one of its children (the gunicorn master shares its socket with the workers) has one."""
+    pids = [str(pid)] + [c for c in os.listdir("/proc") if c.isdigit() and _parent(c) == str(pid)]
+    for each in pids:
+        with contextlib.suppress(OSError):
+            for fd in os.listdir(f"/proc/{each}/fd"):
+                with contextlib.suppress(OSError):
+                    if os.readlink(f"/proc/{each}/fd/{fd}").removeprefix("socket:[").rstrip("]") in inodes:
+                        return True
+    return False
+
+
+def _parent(pid: str) -> str | None:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[1]
+    except OSError:
+        return None
+
+
 def _serve(contract: ServiceContract, base: str, poll, logs, master_pid, workers: int) -> dict:
     """Wait for the startup path within the probe's budget, then check /readyz and what the service applied."""
+    port = int(base.rsplit(":", 1)[1])
 
     def up() -> bool:
         if poll() is not None:
             raise AssertionError(f"{contract.serve_argv} exited {poll()}:\n{logs()}")
         try:
-            return requests.get(base + contract.probes["startup"], timeout=1).status_code == 200
+            if requests.get(base + contract.probes["startup"], timeout=1).status_code != 200:
+                return False
         except requests.ConnectionError:
             return False
+        if not _holds(master_pid(), _listener_inodes(port)):
+            raise _PortTaken(port)  # the answer came from someone else: this server could not bind
+        return True
 
     try:
         wait_until(up, timeout=contract.startup_budget, interval=0.05)
@@ -164,8 +204,17 @@ def _serve(contract: ServiceContract, base: str, poll, logs, master_pid, workers
 
 
 def _run(contract: ServiceContract, server, workers: int) -> dict:
-    """The rendered pod's migrate init container, then its service container until the probes answer."""
-    port = free_port()
+    """The rendered pod's migrate init container, then its service container until the probes answer
+    (again, on another port, when a parallel test took the free port first)."""
+    for _ in range(3):
+        try:
+            return _run_once(contract, server, workers, free_port())
+        except _PortTaken:
+            continue
+    raise AssertionError("three free ports in a row were taken by other processes")
+
+
+def _run_once(contract: ServiceContract, server, workers: int, port: int) -> dict:
     env = _env(contract, server, port)
     base = f"http://127.0.0.1:{port}"
     init = contract.container("migrate", init=True)
