@@ -255,7 +255,9 @@ def cross_problems(values: dict, origins: dict, chart_defaults: dict, enabled: l
                 f"config.gracefulTimeout ({drain + graceful}), or requests are cut off"
             )
         if num("postgresql.enabled") is False and not num("externalDatabase.host"):
-            problems.append(f"{at('postgresql.enabled')}: false needs externalDatabase.host (the server to use instead)")
+            problems.append(
+                f"{at('postgresql.enabled')}: false needs externalDatabase.host (the server to use instead)"
+            )
     return problems
 
 
