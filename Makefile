@@ -80,8 +80,9 @@ render: venv $(STAMP_HELM) ## Values + manifests without a cluster: make render 
 	ansible-playbook playbooks/render.yml -i inventories/$(ENV) -e atlas_profile=$(PROFILE)
 
 .PHONY: destroy
-destroy: venv ## Uninstall the release (inventories/dev); make destroy DELETE_MINIKUBE=true also deletes the profile
-	ansible-playbook playbooks/teardown.yml -i inventories/dev -e minikube_delete=$(or $(DELETE_MINIKUBE),false)
+destroy: venv ## Uninstall the release, keep the data (inventories/dev); DELETE_DATA=yes deletes volumes and Secrets too (asks; CONFIRM=yes), DELETE_MINIKUBE=true the profile
+	ansible-playbook playbooks/teardown.yml -i inventories/dev -e minikube_delete=$(or $(DELETE_MINIKUBE),false) \
+	  -e delete_data=$(or $(DELETE_DATA),no) $(if $(CONFIRM),-e confirm=$(CONFIRM))
 
 ##@ Developer loop
 .PHONY: tilt
