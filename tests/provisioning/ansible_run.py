@@ -42,6 +42,16 @@ class PlaybookRun:
     def tasks_run(self) -> list[str]:
         return [task["task"]["name"] for play in self.report.get("plays", []) for task in play["tasks"]]
 
+    def results(self, task_suffix: str, host: str = "localhost") -> list[dict]:
+        """The results of every task whose name ends with ``task_suffix`` (loop items flattened)."""
+        found = []
+        for play in self.report.get("plays", []):
+            for task in play["tasks"]:
+                if task["task"]["name"].endswith(task_suffix) and host in task["hosts"]:
+                    result = task["hosts"][host]
+                    found += result.get("results", [result])
+        return found
+
 
 def run_playbook(
     playbook: str,
@@ -52,12 +62,14 @@ def run_playbook(
     extra_inventory: str | None = None,
     limit: str | None = None,
     timeout: int = 300,
+    args: list[str] | None = None,
 ) -> PlaybookRun:
-    """ansible-playbook <playbook> -i inventories/<inventory> -e <json>, with the project's ansible.cfg.
+    """ansible-playbook <playbook> -i inventories/<inventory> -e <json> [args], with the project's ansible.cfg.
 
-    extra_inventory adds a second inventory source (e.g. hosts with their own variables) on top.
+    extra_inventory adds a second inventory source (e.g. hosts with their own variables) on top; args are
+    further command-line options (--check, --diff, --tags ...).
     """
-    cmd = [os.path.join(BIN_DIR, "ansible-playbook"), playbook]
+    cmd = [os.path.join(BIN_DIR, "ansible-playbook"), playbook, *(args or [])]
     cmd += ["-i", inventory_path or os.path.join(REPO_ROOT, "inventories", inventory)]
     if extra_inventory:
         cmd += ["-i", extra_inventory]
