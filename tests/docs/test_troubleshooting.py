@@ -182,6 +182,17 @@ def check_settings_misspelt_key(tmp_path, request):
     assert failures == [quote("settings-misspelt-key")]
 
 
+def check_statefulset_guard(tmp_path, request):
+    """The guard's message for a bigger users volume: the release role's filter on the live StatefulSet
+    (the rendered one with the apiserver's defaults, as tests/provisioning/test_statefulset_guard.py has it)."""
+    from tests.provisioning.test_statefulset_guard import _live, _rendered_text, _statefulset, guard
+
+    problems = guard.statefulset_changes(
+        [_live(_statefulset())], _rendered_text({"users.postgresql.persistence.size": "5Gi"})
+    )
+    assert problems == [quote("statefulset-guard")]
+
+
 def libpq_shape(text: str) -> str:
     """libpq's connection error without the parts that differ per server: host, address, port, user."""
     text = re.sub(
@@ -343,6 +354,7 @@ CHECKS = {
     "helm-pending-upgrade": check_helm_pending_upgrade,
     "galaxy-unreachable": check_galaxy_unreachable,
     "vault-password-missing": check_vault_password_missing,
+    "statefulset-guard": check_statefulset_guard,
 }
 
 

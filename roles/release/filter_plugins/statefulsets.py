@@ -1,7 +1,7 @@
 """Changes to a database's StatefulSet that Kubernetes refuses, found before `helm upgrade` makes them.
 
 The apiserver forbids updating a StatefulSet's spec except replicas, ordinals, template, updateStrategy,
-persistentVolumeClaimRetentionPolicy and minReadySeconds (kubernetes/kubernetes, pkg/apis/apps/validation/
+revisionHistoryLimit, persistentVolumeClaimRetentionPolicy and minReadySeconds (kubernetes/kubernetes, pkg/apis/apps/validation/
 validation.go, ValidateStatefulSetUpdate). `helm upgrade --atomic` then fails and rolls back after its
 timeout (kubernetes/kubernetes#68737). For the settings users change — a database's volume size, storage
 class, access modes, and persistence on/off (the full <-> ephemeral profiles) — this names the setting and
@@ -26,6 +26,7 @@ _MUTABLE = {
     "ordinals",
     "template",
     "updateStrategy",
+    "revisionHistoryLimit",
     "persistentVolumeClaimRetentionPolicy",
     "minReadySeconds",
 }
