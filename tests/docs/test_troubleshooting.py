@@ -155,15 +155,16 @@ def run_preflight(tmp_path, docker_script: str, *args: str) -> list[str]:
 
 def check_preflight_engine_not_running(tmp_path, request):
     # What the docker CLI prints when its daemon is down (its message, verbatim).
+    # The docker 28.2.2 client without an engine, measured here: an empty line on stdout, this on stderr, exit 1.
     daemon_down = "Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?"
-    failures = run_preflight(tmp_path, f'echo "{daemon_down}" >&2\nexit 1\n')
+    failures = run_preflight(tmp_path, f'echo\necho "{daemon_down}" >&2\nexit 1\n')
     assert failures == [quote("preflight-engine-not-running")]
 
 
 def check_preflight_memory(tmp_path, request):
     with open("/proc/meminfo") as f:
         total_mb = int(f.readline().split()[1]) // 1024
-    failures = run_preflight(tmp_path, "echo 27.3.1\n", "-e", json.dumps({"minikube_memory_mb": total_mb + 1024}))
+    failures = run_preflight(tmp_path, "echo 28.2.2\n", "-e", json.dumps({"minikube_memory_mb": total_mb + 1024}))
     assert len(failures) == 1
     # The numbers are the host's; the sentence around them is the doc's.
     pattern = re.escape(quote("preflight-memory"))

@@ -27,7 +27,11 @@ _spec.loader.exec_module(atlas_mode)
 
 
 def stand_in_docker(tmp_path: Path, rc: int, out: str = "", err: str = "") -> str:
-    """A PATH whose only docker prints the given answer; returns the PATH value."""
+    """A PATH whose only docker prints the given answer; returns the PATH value.
+
+    The answers below are the docker 28.2.2 client's to `docker info --format {{.ServerVersion}}`, measured
+    on this machine (no engine: an empty line on stdout, the daemon message on stderr, exit 1); the running
+    engine's answer is its version, as tests/provisioning/standins/standin.py records it."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     docker = bin_dir / "docker"
@@ -38,19 +42,20 @@ def stand_in_docker(tmp_path: Path, rc: int, out: str = "", err: str = "") -> st
 
 @pytest.fixture
 def engine_up(tmp_path):
-    return stand_in_docker(tmp_path, 0, out="27.3.1")
+    return stand_in_docker(tmp_path, 0, out="28.2.2\n")
 
 
 @pytest.fixture
 def engine_down(tmp_path):
-    return stand_in_docker(tmp_path, 1, err="Cannot connect to the Docker daemon at unix:///var/run/docker.sock.")
+    daemon_down = "Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?"
+    return stand_in_docker(tmp_path, 1, out="\n", err=daemon_down)
 
 
 @pytest.mark.logic
 def test_a_docker_engine_means_cluster_mode_on_the_dedicated_minikube_profile(engine_up):
     mode = atlas_mode.detect({"PATH": engine_up})
     assert (mode.mode, mode.cluster, mode.minikube_profile) == ("cluster", "minikube", "atlas-molecule")
-    assert "docker info answered (engine 27.3.1)" in mode.reason
+    assert "docker info answered (engine 28.2.2)" in mode.reason
     other = atlas_mode.detect({"PATH": engine_up, "ATLAS_MOLECULE_MINIKUBE_PROFILE": "ci-1"})
     assert other.minikube_profile == "ci-1"
 

@@ -1,7 +1,13 @@
 """The tools role's decisions and its download path, against a real HTTP server on 127.0.0.1.
 
-The server serves a stand-in release (a tiny executable, plain and as a .tar.gz) with sha256 files, the
-way the official release servers do; get_url, unarchive and copy run for real.
+Real: ansible-playbook, the tools role, get_url (its sha256 check), unarchive and copy. Stand-in: the
+release servers, serving a tiny executable the way each official one serves its release:
+- a plain binary with a `.sha256` file holding the hex digest alone, as storage.googleapis.com/minikube
+  (minikube-linux-amd64.sha256) and dl.k8s.io (kubectl.sha256) publish them;
+- a `.tar.gz` whose binary sits in `<os>-<arch>/`, with a `.sha256sum` file of `<digest>  <file name>`, as
+  get.helm.sh publishes helm (helm/helm v3.17.3, Makefile target `checksum`: `shasum -a 256` of each
+  archive, the `_dist/` prefix removed).
+(G: the digest-only format of the two plain binaries is recalled, not read at the source.)
 """
 
 from __future__ import annotations
@@ -43,8 +49,10 @@ def release_server(tmp_path):
     (root / f"{TOOL}.tar.gz").write_bytes(archive.getvalue())
     for name in (TOOL, f"{TOOL}.tar.gz"):
         digest = hashlib.sha256((root / name).read_bytes()).hexdigest()
-        (root / f"{name}.sha256").write_text(f"{digest}  {name}\n")
-        (root / f"{name}.bad.sha256").write_text(f"{'0' * 64}  {name}\n")
+        # minikube/kubectl style for the binary (digest only), helm style for the archive (digest  name).
+        line = digest if name == TOOL else f"{digest}  {name}"
+        (root / f"{name}.sha256").write_text(f"{line}\n")
+        (root / f"{name}.bad.sha256").write_text(f"{'0' * 64}" + ("" if name == TOOL else f"  {name}") + "\n")
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), partial(_Handler, directory=str(root)))
     server.requests = []
