@@ -3,11 +3,11 @@
 Real: ansible-playbook, the tools role, get_url (its sha256 check), unarchive and copy. Stand-in: the
 release servers, serving a tiny executable the way each official one serves its release:
 - a plain binary with a `.sha256` file holding the hex digest alone, as storage.googleapis.com/minikube
-  (minikube-linux-amd64.sha256) and dl.k8s.io (kubectl.sha256) publish them;
+  publishes minikube (kubernetes/minikube v1.35.0, Makefile target `checksum`: `openssl sha256 | awk
+  '{print $2}'`) and dl.k8s.io kubectl (kubectl.sha256; G: recalled, not read at the source);
 - a `.tar.gz` whose binary sits in `<os>-<arch>/`, with a `.sha256sum` file of `<digest>  <file name>`, as
   get.helm.sh publishes helm (helm/helm v3.17.3, Makefile target `checksum`: `shasum -a 256` of each
   archive, the `_dist/` prefix removed).
-(G: the digest-only format of the two plain binaries is recalled, not read at the source.)
 """
 
 from __future__ import annotations
