@@ -43,6 +43,17 @@ Client side (what is asked, and how answers are parsed), read in this repository
                      modules/k8s_exec.py: GET the pod (only when no container is given), then the exec
                      websocket; rc from channel 3; a failed upgrade is "Failed to execute on pod <p> due
                      to : <ApiException>".
+                     module_utils/copy.py (k8s_cp): from_pod runs `test -e <f>`, `test -d <f>`, then
+                     `cat <f>` with stdin=true, keeps the stdout frames until the close frame, fails on any
+                     stderr and never reads the exit status; to_pod runs `tar -xmf - [-C /]` with
+                     stdin=true, sends the archive in 1 MiB stdin frames and closes the websocket at once:
+                     it neither signals the end of stdin nor waits for tar's exit status (on a real
+                     cluster the copy may still be landing when the module returns).
+                     modules/k8s_scale.py: GET the object, PATCH its scale subresource (strategic merge
+                     {"kind", "metadata", "spec": {"replicas"}}), then, with wait, GET it until the
+                     waiter's predicate holds (waiter.py deployment_ready for a Deployment).
+  kubernetes 37.0.2  stream/ws_client.py: stdin is written as frames <0><data>; close_channel(c) sends
+                     [255, c] (v5 only); close() sends a close frame and reads up to 3 s for the server's.
 
 Server side (Kubernetes v1.32), in kubernetes/kubernetes. The stored copies read are not pinned to the
 v1.32.0 tag; the parts used here did not change around it. Each item: R read, or G recalled/guessed.
@@ -90,6 +101,17 @@ v1.32.0 tag; the parts used here did not change around it. Each item: R read, or
       subprotocol is the client's first one the server supports. G a client offering only
       v4.channel.k8s.io or channel.k8s.io goes to the kubelet, which speaks those (v4: JSON status;
       channel.k8s.io: the plain error text, nothing on success); base64 variants are not implemented.
+  R pkg/registry/apps/deployment/storage/storage.go ScaleREST, api/discovery/apis__apps__v1.json: the
+      deployments/scale subresource (discovery: group autoscaling, version v1, kind Scale, verbs get,
+      patch, update) is scaleFromDeployment - metadata name, namespace, uid, resourceVersion,
+      creationTimestamp; spec.replicas; status.replicas and status.selector (a selector string) - and an
+      update or patch of that Scale moves spec.replicas and its resourceVersion into the Deployment
+      (scaleUpdatedObjectInfo), stored like any Deployment update. G ScaleSpec.replicas being omitempty
+      (a Scale of 0 has spec {}), ValidateScale's message for a negative count; matchExpressions in the
+      selector string; the scale subresources of ReplicaSets and StatefulSets are not served.
+  G exec stdin (what kubectl exec -i and k8s_cp rely on): the container's process reads stdin frames as
+      they come; the end of stdin is the v5 close signal for channel 0, or the client's close frame, or
+      EOF; a client that closed first gets no exit status (its connection is gone).
   R RFC 6455: Sec-WebSocket-Accept = base64(sha1(key + 258EAFA5-E914-47DA-95CA-C5AB0DC85B11)); client
       frames are masked, server frames are not.
 
@@ -116,9 +138,9 @@ PVCs deleting to an object / a Status. LISTs come sorted by namespace and name, 
 give.
 
 Stand-in specific (no apiserver equivalent): a 500 naming the stand-in for watch, JSON patch and an exec
-into a pod without a registered handler; `api.errors` collects the traceback of any bug in the stand-in
-(also answered 500), which a test should assert empty. Paths outside the instance's prefix get Go's
-"404 page not found" text and are not recorded.
+into a pod without a registered handler; refuse(), which answers chosen requests with a given failure;
+`api.errors` collects the traceback of any bug in the stand-in (also answered 500), which a test should
+assert empty. Paths outside the instance's prefix get Go's "404 page not found" text and are not recorded.
 """
 
 from __future__ import annotations
@@ -448,13 +470,31 @@ SUBRESOURCES: tuple[tuple[str, str, dict], ...] = (
     ("", "v1", {"name": "pods/log", "singularName": "", "namespaced": True, "kind": "Pod"}),
     ("", "v1", {"name": "pods/status", "singularName": "", "namespaced": True, "kind": "Pod"}),
     ("", "v1", {"name": "services/status", "singularName": "", "namespaced": True, "kind": "Service"}),
+    # Fields in metav1.APIResource order: a scale subresource names its own group and version (Scale).
+    (
+        "apps",
+        "v1",
+        {
+            "name": "deployments/scale",
+            "singularName": "",
+            "namespaced": True,
+            "group": "autoscaling",
+            "version": "v1",
+            "kind": "Scale",
+        },
+    ),
     ("apps", "v1", {"name": "deployments/status", "singularName": "", "namespaced": True, "kind": "Deployment"}),
     ("apps", "v1", {"name": "replicasets/status", "singularName": "", "namespaced": True, "kind": "ReplicaSet"}),
     ("apps", "v1", {"name": "statefulsets/status", "singularName": "", "namespaced": True, "kind": "StatefulSet"}),
     ("batch", "v1", {"name": "cronjobs/status", "singularName": "", "namespaced": True, "kind": "CronJob"}),
     ("batch", "v1", {"name": "jobs/status", "singularName": "", "namespaced": True, "kind": "Job"}),
 )
-_SUBRESOURCE_VERBS = {"exec": ["create", "get"], "log": ["get"], "status": list(_STATUS_VERBS)}
+_SUBRESOURCE_VERBS = {
+    "exec": ["create", "get"],
+    "log": ["get"],
+    "scale": list(_STATUS_VERBS),
+    "status": list(_STATUS_VERBS),
+}
 
 # /apis, in the apiserver's order (api/discovery/apis.json), abridged; preferred version first.
 API_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -696,6 +736,54 @@ class _Script:
 
 
 ExecHandler = Callable[[list[str]], tuple[bytes | str, bytes | str, int]]
+# on_exec(..., stdin=True): handler(command, stdin) with stdin an ExecStdin.
+StdinExecHandler = Callable[[list[str], "ExecStdin"], tuple[bytes | str, bytes | str, int]]
+
+
+class ExecStdin:
+    """What the client sends on the stdin channel of one exec session, read the way a process reads its
+    stdin: read() blocks until the client's end of input and returns everything it sent.
+
+    The end of input is, whichever comes first: the v5 close signal for stdin (a frame [255, 0], what
+    kubernetes 37.0.2's WSClient.close_channel(0) sends), the client's websocket close frame (what
+    kubernetes.core 6.2.0's k8s_cp sends after its last stdin frame: it never signals the end of stdin
+    and does not wait for the exit status), or EOF. An exec request without stdin=true has no stdin: b"".
+    Frames on other channels (resize, 4) are ignored. A handler that never calls read() leaves whatever
+    the client sends to be read (and dropped) once the session ends, as before.
+    """
+
+    def __init__(self, handler: _Handler, enabled: bool, v5: bool):
+        self._handler = handler
+        self._enabled = enabled
+        self._v5 = v5
+        self._data: bytes | None = None
+        self.client_closed = False  # the client's close frame has been read
+
+    def read(self) -> bytes:
+        if self._data is not None:
+            return self._data
+        chunks: list[bytes] = []
+        if self._enabled:
+            self._handler.connection.settimeout(60)
+            try:
+                while True:
+                    frame = _read_ws_frame(self._handler.rfile)
+                    if frame is None:
+                        break
+                    opcode, payload = frame
+                    if opcode == 0x8:
+                        self.client_closed = True
+                        break
+                    if opcode not in (0x1, 0x2) or not payload:
+                        continue
+                    if self._v5 and payload[0] == 255 and payload[1:2] == b"\x00":
+                        break
+                    if payload[0] == 0:
+                        chunks.append(payload[1:])
+            except (OSError, ValueError):
+                pass
+        self._data = b"".join(chunks)
+        return self._data
 
 
 class PodNotFound(LookupError):
@@ -759,7 +847,9 @@ class KubeApi:
         self._store: dict[tuple[str, str], dict[tuple[str, str], dict]] = {}
         self._get_scripts: dict[tuple[str, str, str, str], _Script] = {}
         self._list_scripts: dict[tuple[str, str, str | None], _Script] = {}
-        self._exec: dict[tuple[str, str, str | None], ExecHandler] = {}
+        self._exec: dict[tuple[str, str, str | None], Any] = {}
+        self._exec_stdin: set[tuple[str, str, str | None]] = set()  # handlers that take (command, stdin)
+        self._refusals: list[list[Any]] = []  # [method, path, times left, ApiError] (refuse())
         self._logs: dict[tuple[str, str, str | None], str] = {}
         self.requests: list[Request] = []
         self.errors: list[str] = []  # tracebacks of stand-in failures (a test should assert it is empty)
@@ -914,14 +1004,54 @@ class KubeApi:
         res = self.resource(kind)
         self._list_scripts[(res.group, res.name, namespace)] = _Script(answers)
 
-    def on_exec(self, namespace: str, pod: str, container: str | None, handler: ExecHandler) -> None:
+    def on_exec(
+        self,
+        namespace: str,
+        pod: str,
+        container: str | None,
+        handler: ExecHandler | StdinExecHandler,
+        stdin: bool = False,
+    ) -> None:
         """handler(command) -> (stdout, stderr, exit_code) runs for exec requests into that pod (container
         None: any container). Raise PodNotFound (any LookupError) to answer as for a missing pod. The pod
-        itself must exist (add it), as the apiserver looks it up before anything else."""
+        itself must exist (add it), as the apiserver looks it up before anything else.
+
+        stdin=True: handler(command, stdin) runs after the websocket upgrade, as the container's process
+        does, and may read what the client sends with stdin.read() (an ExecStdin; what k8s_cp to_pod
+        needs: tar reads the archive from stdin). Its output and exit status are sent once it returns. The
+        pod lookup happened before the upgrade, so PodNotFound cannot be answered any more: raising it
+        ends the session with exit code 1 and a traceback in api.errors."""
         self._exec[(namespace, pod, container)] = handler
+        if stdin:
+            self._exec_stdin.add((namespace, pod, container))
+        else:
+            self._exec_stdin.discard((namespace, pod, container))
 
     def set_log(self, namespace: str, pod: str, text: str, container: str | None = None) -> None:
         self._logs[(namespace, pod, container)] = text
+
+    def refuse(
+        self,
+        method: str,
+        path: str,
+        message: str,
+        code: int = 403,
+        reason: str = "Forbidden",
+        times: int = 1,
+    ) -> None:
+        """Answer the next `times` requests of this method to this path (without the instance's prefix) with
+        a Status failure instead of serving them - what a test needs to make one write fail, as an
+        authorizer or an admission webhook refusing it would. Nothing is stored; the request is recorded
+        with that status. (Stand-in specific: the apiserver has no such switch.)"""
+        with self._lock:
+            self._refusals.append([method, path, times, ApiError(code, reason, message)])
+
+    def _take_refusal(self, method: str, path: str) -> ApiError | None:
+        for refusal in self._refusals:
+            if refusal[0] == method and refusal[1] == path and refusal[2] > 0:
+                refusal[2] -= 1
+                return refusal[3]
+        return None
 
     def requests_for(self, method: str | None = None, path: str | None = None) -> list[Request]:
         return [r for r in self.requests if (method is None or r.method == method) and (path is None or r.path == path)]
@@ -1205,7 +1335,10 @@ class _Handler(BaseHTTPRequestHandler):
         )
         with api._lock:
             api.requests.append(record)
+            refusal = api._take_refusal(method, path)
         try:
+            if refusal is not None:
+                raise refusal
             code, answer = self._dispatch(record)
         except ApiError as e:
             code, answer = e.code, e.body
@@ -1278,13 +1411,15 @@ class _Handler(BaseHTTPRequestHandler):
                     return 200, self._log(route, req)
             return self._exec_request(route, req)  # takes the lock only to look the pod up
         with api._lock:
+            dry_run = "All" in req.query.get("dryRun", []) or (
+                isinstance(req.body, dict) and "All" in (req.body.get("dryRun") or [])
+            )
+            if route.sub == "scale" and res.kind == "Deployment" and route.name:
+                return self._scale(route, req, dry_run)
             if route.sub not in (None, "status") or (route.sub == "status" and not res.has_status):
                 raise _UNKNOWN_PATH
             if req.q("watch") in ("true", "1", "True"):
                 raise internal_error("kube_api stand-in: watch is not implemented")
-            dry_run = "All" in req.query.get("dryRun", []) or (
-                isinstance(req.body, dict) and "All" in (req.body.get("dryRun") or [])
-            )
             if route.name is None:
                 if req.method == "GET":
                     return 200, self._list(route, req)
@@ -1466,6 +1601,47 @@ class _Handler(BaseHTTPRequestHandler):
         merged = json_merge_patch(old, patch)
         return 200, self._write(route, old, merged, dry_run)
 
+    def _scale(self, route: _Route, req: Request, dry_run: bool) -> tuple[int, dict]:
+        """deployments/<name>/scale: pkg/registry/apps/deployment/storage/storage.go ScaleREST. The
+        Deployment seen as an autoscaling/v1 Scale (scaleFromDeployment); an update or patch of the Scale
+        moves spec.replicas (and a resourceVersion precondition) into the Deployment, which is then
+        written like any update of it (generation +1 when the replicas change, status kept)."""
+        api, res = self.api, route.res
+        assert res is not None and route.name is not None
+        if req.method == "GET":
+            api._apply_get_script(res, route.namespace or "", route.name)
+        old = api._bucket(res).get(api._key(res, route.namespace, route.name))
+        if old is None:
+            raise not_found(res, route.name)
+        current = _scale_of(old)
+        if req.method == "GET":
+            return 200, current
+        ctype = (req.content_type or "").split(";")[0].strip()
+        if req.method == "PUT":
+            wanted = req.body
+        elif req.method != "PATCH":
+            raise _UNKNOWN_PATH
+        elif ctype in ("application/merge-patch+json", "application/strategic-merge-patch+json"):
+            if not isinstance(req.body, dict):
+                raise bad_request("the body of the request was in an unknown format")  # G
+            wanted = json_merge_patch(current, _strip_directives(req.body))
+        else:
+            raise internal_error(f"kube_api stand-in: {ctype or 'no content type'} on a scale is not implemented")
+        if not isinstance(wanted, dict):
+            raise bad_request("the body of the request was in an unknown format")  # G
+        replicas = (wanted.get("spec") or {}).get("replicas", 0)  # ScaleSpec.replicas is omitempty: absent is 0
+        if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
+            msg = f"Invalid value: {json.dumps(replicas)}: must be greater than or equal to 0"  # G (ValidateScale)
+            cause = {"reason": "FieldValueInvalid", "message": msg, "field": "spec.replicas"}
+            details = {"name": route.name, "group": "autoscaling", "kind": "Scale", "causes": [cause]}
+            message = f'Scale.autoscaling "{route.name}" is invalid: spec.replicas: {msg}'
+            raise ApiError(422, "Invalid", message, details)
+        self._precondition(route, old, wanted.get("metadata") or {})
+        new = copy.deepcopy(old)
+        new.setdefault("spec", {})["replicas"] = replicas
+        main = _Route(res, route.namespace, route.name, None, route.version)
+        return 200, _scale_of(self._write(main, old, new, dry_run))
+
     def _deleted_answer(self, route: _Route, obj: dict) -> dict:
         res = route.res
         assert res is not None
@@ -1559,13 +1735,24 @@ class _Handler(BaseHTTPRequestHandler):
         chosen = next((p for p in (offered or [""]) if p in supported), None)
         if chosen is None:
             raise bad_request(f"requested protocol(s) are not supported: {offered}; supports {supported}")  # G
-        handler = api._exec.get((namespace, name, container)) or api._exec.get((namespace, name, None))
+        key = (namespace, name, container) if (namespace, name, container) in api._exec else (namespace, name, None)
+        handler = api._exec.get(key)
         if handler is None:
             raise internal_error(f"kube_api stand-in: no exec handler for pod {namespace}/{name} container {container}")
-        try:
-            stdout, stderr, rc = handler(list(command))
-        except LookupError:
-            raise not_found(route.res, name) from None
+        stdin: ExecStdin | None = None
+        if key in api._exec_stdin:  # the process runs once the streams are set up, reading stdin as it goes
+            self._upgrade(chosen)
+            stdin = ExecStdin(self, enabled=req.q("stdin") in ("true", "True", "1"), v5=chosen == _V5)
+            try:
+                stdout, stderr, rc = handler(list(command), stdin)
+            except Exception:
+                api.errors.append(traceback.format_exc())
+                stdout, stderr, rc = b"", b"kube_api stand-in: the exec handler failed\n", 1
+        else:
+            try:
+                stdout, stderr, rc = handler(list(command))
+            except LookupError:
+                raise not_found(route.res, name) from None
         stdout = stdout.encode() if isinstance(stdout, str) else stdout
         stderr = stderr.encode() if isinstance(stderr, str) else stderr
         want_out = req.q("stdout") in ("true", "True", "1")
@@ -1580,7 +1767,8 @@ class _Handler(BaseHTTPRequestHandler):
                 "reason": "NonZeroExitCode",
                 "details": {"causes": [{"reason": "ExitCode", "message": str(rc)}]},
             }
-        self._upgrade(chosen)
+        if stdin is None:
+            self._upgrade(chosen)
         frames: list[tuple[int, bytes]] = []
         if chosen == _V5:  # websocket.go: an empty message on the lowest writable channel
             frames.append((1 if want_out else 2 if want_err else 3, b""))
@@ -1592,10 +1780,14 @@ class _Handler(BaseHTTPRequestHandler):
             frames.append((3, json.dumps(status, separators=(",", ":")).encode()))
         elif rc != 0:
             frames.append((3, status["message"].encode()))
-        for channel, data in frames:
-            self.wfile.write(_ws_frame(0x2, bytes([channel]) + data))
-        self.wfile.write(_ws_frame(0x8, (1000).to_bytes(2, "big")))
-        self._await_close()
+        try:
+            for channel, data in frames:
+                self.wfile.write(_ws_frame(0x2, bytes([channel]) + data))
+            self.wfile.write(_ws_frame(0x8, (1000).to_bytes(2, "big")))
+        except OSError:  # a client that closed first (k8s_cp to_pod) may be gone: its answer is lost, as upstream
+            pass
+        if stdin is None or not stdin.client_closed:
+            self._await_close()
         self.close_connection = True
         return 101, _UPGRADED
 
@@ -1657,9 +1849,31 @@ def _read_ws_frame(rfile: Any) -> tuple[int, bytes] | None:
         n = int.from_bytes(rfile.read(8), "big")
     mask = rfile.read(4) if masked else b""
     data = rfile.read(n)
-    if masked:
-        data = bytes(b ^ mask[i % 4] for i, b in enumerate(data))
+    if masked and data:  # XOR with the repeated 4-byte key, as one big integer (fast for MiB-sized frames)
+        key = (mask * (len(data) // 4 + 1))[: len(data)]
+        data = (int.from_bytes(data, "big") ^ int.from_bytes(key, "big")).to_bytes(len(data), "big")
     return opcode, data
+
+
+def _scale_of(deployment: dict) -> dict:
+    """scaleFromDeployment (storage.go): metadata name, namespace, uid, resourceVersion, creationTimestamp;
+    spec.replicas (omitempty in autoscaling/v1, so 0 is left out); status.replicas (always there) and the
+    selector as a string (LabelSelectorAsSelector: keys sorted; matchExpressions not modelled)."""
+    meta = deployment["metadata"]
+    spec = deployment.get("spec") or {}
+    labels = (spec.get("selector") or {}).get("matchLabels") or {}
+    scale_meta = {k: meta[k] for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp") if k in meta}
+    status: dict[str, Any] = {"replicas": (deployment.get("status") or {}).get("replicas", 0)}
+    if labels:
+        status["selector"] = ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
+    replicas = spec.get("replicas", 1)
+    return {
+        "kind": "Scale",
+        "apiVersion": "autoscaling/v1",
+        "metadata": scale_meta,
+        "spec": {"replicas": replicas} if replicas else {},
+        "status": status,
+    }
 
 
 def _group(name: str, versions: Sequence[str]) -> dict:
@@ -1717,4 +1931,4 @@ def _served(obj: dict, route: _Route) -> dict:
     return _ordered(out)
 
 
-__all__ = ["KubeApi", "PodNotFound", "Request", "json_merge_patch", "parse_label_selector", "status_body"]
+__all__ = ["ExecStdin", "KubeApi", "PodNotFound", "Request", "json_merge_patch", "parse_label_selector", "status_body"]
