@@ -75,3 +75,36 @@ else a fresh random one. `helm template` and --dry-run cannot look up, so they r
 {{- end -}}
 {{- end -}}
 {{- end -}}
+
+{{/*
+The password as a file: the Secret above, its one key mounted as "password" (mode 0440: readable through
+fsGroup by uid 70, nobody else), for the database's entrypoint and the backup job alike.
+*/}}
+{{- define "atlas.db.passwordDir" -}}/run/secrets/postgresql{{- end -}}
+
+{{- define "atlas.db.passwordVolume" -}}
+- name: password
+  secret:
+    secretName: {{ include "atlas.db.secretName" . }}
+    defaultMode: 0440
+    items:
+      - key: {{ include "atlas.db.secretKey" . }}
+        path: password
+{{- end -}}
+
+{{/*
+Scheduled backups (<svc>.postgresql.backup): only of a database the chart runs (_validate.tpl refuses
+backup.enabled with an external one). True (non-empty) when this service's CronJob and claim render.
+*/}}
+{{- define "atlas.db.backupEnabled" -}}
+{{- if and .svc.enabled .svc.postgresql.enabled .svc.postgresql.backup.enabled -}}true{{- end -}}
+{{- end -}}
+
+{{- define "atlas.db.backupComponentName" -}}
+{{- printf "%s-postgresql-backup" .name -}}
+{{- end -}}
+
+{{/* The CronJob and its claim. At most 52 characters: the controller appends 11 to name each Job. */}}
+{{- define "atlas.db.backupFullname" -}}
+{{- include "atlas.componentName" (dict "root" .root "component" (include "atlas.db.backupComponentName" .)) | trunc 52 | trimSuffix "-" -}}
+{{- end -}}

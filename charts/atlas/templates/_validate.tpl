@@ -7,6 +7,9 @@ the key to fix. Included once, from validate.yaml.
 {{- $svc := index $.Values $name }}
 {{- if $svc.enabled }}
 {{- if not $svc.postgresql.enabled }}
+{{- if $svc.postgresql.backup.enabled }}
+{{- fail (printf "%s.postgresql.backup.enabled needs %s.postgresql.enabled: the chart backs up only the database it runs (back up an external database where it runs)" $name $name) }}
+{{- end }}
 {{- if not $svc.externalDatabase.host }}
 {{- fail (printf "%s.externalDatabase.host is required when %s.postgresql.enabled is false" $name $name) }}
 {{- end }}
@@ -19,6 +22,7 @@ the key to fix. Included once, from validate.yaml.
 {{- end }}
 {{- /* The checks the services' settings declarations ask for (generated: _settings.tpl). */}}
 {{- include "atlas.settings.validate" (dict "name" $name "svc" $svc) }}
+{{- include "atlas.validate.schedule" (dict "key" (printf "%s.postgresql.backup.schedule" $name) "schedule" $svc.postgresql.backup.schedule) }}
 {{- $drain := add $svc.preStopSleepSeconds $svc.config.gracefulTimeout }}
 {{- if le (int $svc.terminationGracePeriodSeconds) (int $drain) }}
 {{- fail (printf "%s.terminationGracePeriodSeconds (%v) must exceed %s.preStopSleepSeconds + %s.config.gracefulTimeout (%v), or requests are cut off" $name $svc.terminationGracePeriodSeconds $name $name $drain) }}
@@ -27,5 +31,30 @@ the key to fix. Included once, from validate.yaml.
 {{- end }}
 {{- if and .Values.ingress.enabled .Values.ingress.tls.enabled (not .Values.ingress.tls.secretName) }}
 {{- fail "ingress.tls.secretName is required when ingress.tls.enabled is true" }}
+{{- end }}
+{{- end -}}
+
+
+{{/*
+A cron range the schema's pattern lets through but Kubernetes refuses (robfig/cron: "beginning of range
+beyond end of range"): a-b with a > b, names counted as Kubernetes counts them. Args: key, schedule.
+*/}}
+{{- define "atlas.validate.schedule" -}}
+{{- $names := dict "jan" 1 "feb" 2 "mar" 3 "apr" 4 "may" 5 "jun" 6 "jul" 7 "aug" 8 "sep" 9 "oct" 10 "nov" 11 "dec" 12 "sun" 0 "mon" 1 "tue" 2 "wed" 3 "thu" 4 "fri" 5 "sat" 6 -}}
+{{- if not (hasPrefix "@" .schedule) }}
+{{- range $field := regexSplit "[ \\t]+" .schedule -1 }}
+{{- range $element := splitList "," $field }}
+{{- $ends := splitList "-" (first (splitList "/" $element)) }}
+{{- if eq (len $ends) 2 }}
+{{- $low := lower (index $ends 0) }}
+{{- $high := lower (index $ends 1) }}
+{{- $lowN := ternary (index $names $low) (atoi $low) (hasKey $names $low) | int }}
+{{- $highN := ternary (index $names $high) (atoi $high) (hasKey $names $high) | int }}
+{{- if gt $lowN $highN }}
+{{- fail (printf "%s %q: the range %s runs backwards (%d > %d); Kubernetes refuses it" $.key $.schedule $element $lowN $highN) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
 {{- end }}
 {{- end -}}
