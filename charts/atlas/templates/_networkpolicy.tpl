@@ -20,3 +20,24 @@
 
 {{/* The component label of the `helm test` pods, allowed in to every service. */}}
 {{- define "atlas.testComponent" -}}helm-test{{- end -}}
+
+{{/*
+A NetworkPolicy's head: its name and labels, the component's pods it selects, and both policy types, so
+that whatever its rules do not allow is denied (no ingress rule: nothing gets in). Args: root, component, name.
+*/}}
+{{- define "atlas.networkPolicy.head" -}}
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata:
+  name: {{ .name }}
+  namespace: {{ .root.Release.Namespace | quote }}
+  labels:
+    {{- include "atlas.labels" . | nindent 4 }}
+spec:
+  podSelector:
+    matchLabels:
+      {{- include "atlas.selectorLabels" . | nindent 6 }}
+  policyTypes:
+    - Ingress
+    - Egress
+{{- end -}}
