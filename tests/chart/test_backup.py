@@ -27,8 +27,11 @@ VALUES_DIR = os.path.join(os.path.dirname(__file__), "values")
 BACKUPS = [os.path.join(VALUES_DIR, "backups.yaml")]
 USERS_ON = {"users.postgresql.backup.enabled": True}
 BOTH_ON = {**USERS_ON, "projects.postgresql.backup.enabled": True}
-EXTERNAL = {"projects.postgresql.enabled": False, "projects.externalDatabase.host": "db", **{}}
-EXTERNAL["projects.externalDatabase.existingSecret"] = "projects-db"
+EXTERNAL = {
+    "projects.postgresql.enabled": False,
+    "projects.externalDatabase.host": "db",
+    "projects.externalDatabase.existingSecret": "projects-db",
+}
 
 
 def backup_ids(name: str) -> set[tuple[str, str]]:
