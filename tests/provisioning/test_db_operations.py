@@ -45,7 +45,7 @@ pytestmark = [pytest.mark.logic, pytest.mark.slow]
 
 SERVICE = "users"
 DB_POD = "atlas-users-postgresql-0"
-SECRET = "atlas-users-db"
+SECRET = "atlas-users-db"  # pragma: allowlist secret - the Secret's name
 ACCOUNTS, EVENTS = 5000, 20000
 
 
