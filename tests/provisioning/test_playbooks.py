@@ -54,6 +54,7 @@ def test_deploy_without_docker_engine_stops_in_preflight():
     [message] = run.failure_messages()
     assert message.startswith("preflight: the docker engine is not running (")
     assert "Fix: start it (sudo systemctl start docker)" in message
-    # It stopped before any tool lookup, download or cluster call, and quickly.
+    # It stopped before any tool lookup, download or cluster call, without waiting on anything: the bound is a
+    # hang guard (preflight's own timeouts are 15 s per probe), not a speed assertion - these machines are noisy.
     assert "Look for each tool and its version" not in run.tasks_run()
-    assert run.seconds < 30, f"preflight took {run.seconds:.1f}s"
+    assert run.seconds < 100, f"preflight took {run.seconds:.1f}s"

@@ -573,12 +573,14 @@ class Container:
                 raise SandboxError(
                     f"{self.label}: mountPath {m.path} is in {inside[0]}, which the sandbox shares read-only"
                 )
-            hidden = [p for p in shared if _within(p, m.path)]
-            if hidden:
-                raise SandboxError(f"{self.label}: mountPath {m.path} would hide {hidden[0]}, which the code needs")
             lines += [f"{mkdir} -p {q(target)}", f"{mount} --bind {q(m.source)} {q(target)}"]
             if m.read_only:
                 lines.append(f"{mount} -o remount,bind,ro {q(target)}")
+            # A checkout (and its venv) under a volume's path, e.g. CI's clone in /tmp under the pod's /tmp
+            # emptyDir: bound again on top, read-only, so the code stays where the rendered command finds it.
+            # (The mount point is an empty directory in the volume: the only trace the host's layout leaves.)
+            for path in (p for p in _code_paths() if _within(p, m.path)):
+                bind_ro(path, root + path)
         if self.read_only_root:
             lines.append(f"{mount} -o remount,bind,ro {r}")
         lines.append(f'exec {tool["chroot"]} {r} {" ".join(q(a) for a in self._setpriv(env))} "$@"')

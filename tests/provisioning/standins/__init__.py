@@ -32,10 +32,12 @@ class Standins:
 
     def env(self) -> dict[str, str]:
         """The environment a playbook run sees: only the stand-ins and the system's own tools on PATH,
-        and a private HOME (so tools_bin_dir, ~/.local/bin, is empty)."""
+        and a private HOME (so tools_bin_dir, ~/.local/bin, is empty). ATLAS_TOOLS_BIN_DIR follows that HOME:
+        `make test` exports the real one (Makefile), which would otherwise point past it."""
         return {
             "PATH": f"{self.bin_dir}:/usr/bin:/bin",
             "HOME": str(self.home),
+            "ATLAS_TOOLS_BIN_DIR": str(self.home / ".local" / "bin"),
             "STANDIN_STATE": str(self.state_path),
             "STANDIN_LOG": str(self.log_path),
         }
