@@ -1,4 +1,5 @@
-"""make destroy keeps the data; DELETE_DATA=yes deletes the databases' claims and Secrets, only once confirmed.
+"""make destroy keeps the data; DELETE_DATA=yes deletes the databases' and their backups' claims and the Secrets, only
+once confirmed, and nothing that is not Atlas'.
 
 Real: ansible-playbook with playbooks/teardown.yml (settings, tools, release and cluster_check roles),
 kubernetes.core, the real helm (its uninstall finds no release). Stand-in: the Kubernetes API server
@@ -35,6 +36,20 @@ def cluster(tmp_path):
                     "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
                 }
             )
+            # The scheduled backups' claim (charts/atlas/templates/postgresql-backup.yaml), kept by helm uninstall
+            backup_labels = {**labels, "app.kubernetes.io/component": f"{service}-postgresql-backup"}
+            api.add(
+                {
+                    "apiVersion": "v1",
+                    "kind": "PersistentVolumeClaim",
+                    "metadata": {
+                        "name": f"atlas-{service}-postgresql-backup",
+                        "namespace": "atlas",
+                        "labels": backup_labels,
+                    },
+                    "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "2Gi"}}},
+                }
+            )
             api.add(
                 {
                     "apiVersion": "v1",
@@ -43,6 +58,16 @@ def cluster(tmp_path):
                     "data": {"password": "c2VjcmV0"},
                 }
             )
+        # Not Atlas' data: another release's claim in the same namespace stays whatever is asked
+        other = {"app.kubernetes.io/instance": "other", "app.kubernetes.io/component": "users-postgresql"}
+        api.add(
+            {
+                "apiVersion": "v1",
+                "kind": "PersistentVolumeClaim",
+                "metadata": {"name": "data-other-0", "namespace": "atlas", "labels": other},
+                "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
+            }
+        )
         api.kubeconfig_path = api.kubeconfig(tmp_path / "kubeconfig", context="atlas-dev")
         yield api
         assert api.errors == [], api.errors[0]
@@ -64,7 +89,13 @@ def test_destroy_keeps_the_data(cluster):
 
     assert run.rc == 0, run.failure_messages()
     assert _left(cluster) == (
-        ["data-atlas-projects-postgresql-0", "data-atlas-users-postgresql-0"],
+        [
+            "atlas-projects-postgresql-backup",
+            "atlas-users-postgresql-backup",
+            "data-atlas-projects-postgresql-0",
+            "data-atlas-users-postgresql-0",
+            "data-other-0",
+        ],
         ["atlas-projects-db", "atlas-users-db"],
     )
 
@@ -75,11 +106,11 @@ def test_delete_data_without_confirmation_touches_nothing(cluster):
     assert run.rc != 0
     assert any(m.startswith("delete_data: not confirmed, nothing was deleted") for m in run.failure_messages())
     assert cluster.requests == []  # stopped before any cluster call
-    assert len(_left(cluster)[0]) == 2
+    assert len(_left(cluster)[0]) == 5
 
 
 def test_delete_data_confirmed_removes_claims_and_secrets(cluster):
     run = _teardown(cluster, delete_data="yes", confirm="yes")
 
     assert run.rc == 0, run.failure_messages()
-    assert _left(cluster) == ([], [])
+    assert _left(cluster) == (["data-other-0"], [])
