@@ -31,15 +31,17 @@ $(STAMP_HELM): scripts/install-tools.sh
 	scripts/install-tools.sh helm
 	touch $@
 
-$(STAMP_DEB): scripts/install-tools.sh
-	scripts/install-tools.sh postgresql wrk
+# Debian packages the tests run for real: PostgreSQL, wrk (bench), Prometheus with promtool, postgres_exporter
+DEB_TOOLS := postgresql wrk prometheus prometheus-postgres-exporter
+$(STAMP_DEB): scripts/install-tools.sh Makefile
+	scripts/install-tools.sh $(DEB_TOOLS)
 	touch $@
 
 .PHONY: venv
 venv: $(STAMP_VENV) ## Install the project virtualenv (.venv) from the pinned requirements
 
 .PHONY: setup
-setup: $(STAMP_VENV) $(STAMP_HELM) $(STAMP_DEB) ## Install everything the tests need: .venv, helm, PostgreSQL server, wrk
+setup: $(STAMP_VENV) $(STAMP_HELM) $(STAMP_DEB) ## Install everything the tests need: .venv, helm, PostgreSQL server, wrk, Prometheus (promtool), postgres_exporter
 
 ##@ Test
 .PHONY: test
