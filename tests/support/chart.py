@@ -63,20 +63,30 @@ def template_raw(
     return proc.stdout
 
 
+def _api_version_args(api_versions: Iterable[str]) -> list[str]:
+    return [arg for version in api_versions for arg in ("--api-versions", version)]
+
+
 @functools.cache
-def _render_cached(frozen_values: tuple[tuple[str, str], ...], values_files: tuple[str, ...]) -> tuple[dict, ...]:
+def _render_cached(
+    frozen_values: tuple[tuple[str, str], ...], values_files: tuple[str, ...], api_versions: tuple[str, ...] = ()
+) -> tuple[dict, ...]:
     values = {key: json.loads(value) for key, value in frozen_values}
-    text = template_raw(values, values_files)
+    text = template_raw(values, values_files, _api_version_args(api_versions))
     return tuple(doc for doc in yaml.safe_load_all(text) if doc)
 
 
-def render(values: Mapping[str, Any] | None = None, values_files: Iterable[str] = ()) -> list[dict]:
+def render(
+    values: Mapping[str, Any] | None = None, values_files: Iterable[str] = (), api_versions: Iterable[str] = ()
+) -> list[dict]:
     """The rendered manifests (hooks and `helm test` pods included), parsed; cached per arguments.
 
+    ``api_versions`` are passed as --api-versions: what a cluster would serve beyond the built-in APIs
+    (e.g. ``monitoring.coreos.com/v1`` for the Prometheus Operator's resources).
     Callers get a fresh list but shared documents: treat them as read-only.
     """
     frozen = tuple(sorted((k, json.dumps(v, sort_keys=True)) for k, v in (values or {}).items()))
-    return list(_render_cached(frozen, tuple(values_files)))
+    return list(_render_cached(frozen, tuple(values_files), tuple(api_versions)))
 
 
 def render_error(values: Mapping[str, Any] | None = None, values_files: Iterable[str] = ()) -> str:
@@ -116,7 +126,7 @@ def is_hook(doc: dict) -> bool:
     return "helm.sh/hook" in (doc["metadata"].get("annotations") or {})
 
 
-def render_notes(values: Mapping[str, Any] | None = None) -> str:
+def render_notes(values: Mapping[str, Any] | None = None, api_versions: Iterable[str] = ()) -> str:
     """templates/NOTES.txt as `helm install` would print it.
 
     helm prints NOTES only on install/upgrade, which need a cluster, so a throwaway copy of the chart
@@ -128,7 +138,7 @@ def render_notes(values: Mapping[str, Any] | None = None) -> str:
         with open(os.path.join(chart, "templates", "zz-notes.yaml"), "w") as f:
             f.write('notes: {{ tpl (.Files.Get "files/NOTES.txt") . | toJson }}\n')
         args = ["template", RELEASE, chart, "--namespace", NAMESPACE, "--show-only", "templates/zz-notes.yaml"]
-        proc = _helm([*args, *_value_args(values, ())])
+        proc = _helm([*args, *_value_args(values, ()), *_api_version_args(api_versions)])
         if proc.returncode != 0:
             raise HelmError(args, proc.stderr)
         return yaml.safe_load(proc.stdout)["notes"]

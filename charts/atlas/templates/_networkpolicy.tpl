@@ -41,3 +41,23 @@ spec:
     - Ingress
     - Egress
 {{- end -}}
+
+{{/*
+A peer: the Prometheus pods that scrape the ServiceMonitors' ports (metrics.serviceMonitor.networkPolicy:
+the namespaces and the pods, both must match; {} as namespaceSelector is every namespace). Args: root.
+*/}}
+{{- define "atlas.networkPolicy.prometheusPeer" -}}
+{{- $np := .root.Values.metrics.serviceMonitor.networkPolicy -}}
+- namespaceSelector:
+    {{- with $np.namespaceSelector }}
+    matchLabels:
+      {{- toYaml . | nindent 6 }}
+    {{- else }} {}
+    {{- end }}
+  podSelector:
+    {{- with $np.podSelector }}
+    matchLabels:
+      {{- toYaml . | nindent 6 }}
+    {{- else }} {}
+    {{- end }}
+{{- end -}}

@@ -32,6 +32,7 @@ the key to fix. Included once, from validate.yaml.
 {{- if and .Values.ingress.enabled .Values.ingress.tls.enabled (not .Values.ingress.tls.secretName) }}
 {{- fail "ingress.tls.secretName is required when ingress.tls.enabled is true" }}
 {{- end }}
+{{- include "atlas.metrics.validate" . }}
 {{- end -}}
 
 
