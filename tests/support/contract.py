@@ -200,10 +200,17 @@ def _database_statefulset(manifests: list[dict], env: Mapping[str, str]) -> dict
     return sts
 
 
+def database_container(pod_spec: Mapping) -> dict:
+    """The PostgreSQL container of a database pod, by name: the pod may also hold the exporter sidecar
+    (<svc>.postgresql.metrics)."""
+    (pg,) = [c for c in pod_spec["containers"] if c["name"] == "postgresql"]
+    return pg
+
+
 def _chart_database(manifests: list[dict], sts: dict, secrets) -> DatabaseSpec:
     """The database as the rendered StatefulSet's env would have the image initialise it."""
     pod = sts["spec"]["template"]["spec"]
-    (pg,) = pod["containers"]
+    pg = database_container(pod)
     pg_env = {e["name"]: e.get("value") for e in pg.get("env", [])}
     password_file = pg_env.get("POSTGRES_PASSWORD_FILE", "")
     mount = next((m for m in pg.get("volumeMounts", []) if password_file.startswith(m["mountPath"] + "/")), None)
@@ -472,7 +479,7 @@ def chart_database(
     secrets = secrets or {}
     name = statefulset["metadata"]["name"]
     spec = statefulset["spec"]["template"]["spec"]
-    (pg,) = spec["containers"]
+    pg = database_container(spec)
     image = image_for(pg["image"])
     tcp = [p["containerPort"] for p in pg.get("ports", []) if p.get("protocol", "TCP") == "TCP"]
     if not tcp:
