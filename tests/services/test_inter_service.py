@@ -27,7 +27,8 @@ def projects(projects_app_factory, users_server):
 
 def users_requests(users_server, request_id: str) -> list[dict]:
     lines = [json.loads(line) for line in users_server.logs().splitlines() if line.startswith("{")]
-    return [line for line in lines if line.get("request_id") == request_id]
+    # Access lines only: a warning logged while serving the request carries its id too.
+    return [line for line in lines if line.get("request_id") == request_id and line["logger"] == "atlas.access"]
 
 
 def stored(projects) -> int:

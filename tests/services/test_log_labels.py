@@ -23,6 +23,7 @@ from tests.support.postgres import PostgresServer, wait_until
 from tests.support.processes import ServiceProcess
 
 ROUNDS = 4  # traffic rounds before the first look; as many again after it
+OUTAGE_ID = "outage-1"  # the request id of the calls made while the database is down
 
 
 def _fresh(url: str, method: str = "GET", **kwargs) -> requests.Response:
@@ -67,8 +68,8 @@ def run():
             for n in range(ROUNDS, 2 * ROUNDS):
                 _round(users, projects, n)
             pg.stop()  # the failing database call: both answer 503 and log why
-            assert _fresh(users.url("/api/v1/users/1")).status_code == 503
-            assert _fresh(projects.url("/api/v1/projects")).status_code == 503
+            assert _fresh(users.url("/api/v1/users/1"), headers={"X-Request-ID": OUTAGE_ID}).status_code == 503
+            assert _fresh(projects.url("/api/v1/projects"), headers={"X-Request-ID": OUTAGE_ID}).status_code == 503
             pg.start()
             wait_until(lambda: _fresh(users.url("/readyz")).status_code == 200, timeout=10)
             assert projects.stop() == 0 and users.stop() == 0  # gunicorn's shutdown lines are part of it
@@ -91,7 +92,12 @@ def test_every_line_the_services_write_is_one_json_object(run):
             assert isinstance(entry, dict), line
         entries = [json.loads(line) for line in lines]
         assert {"info", "warning"} <= {e["level"] for e in entries}, service  # the outage logged warnings
-        assert any(e["logger"] == "atlas.errors" and "database unavailable" in e["message"] for e in entries)
+        # The warning logged while serving a request carries that request's id, as its access line does.
+        outage = {e["logger"]: e for e in entries if e.get("request_id") == OUTAGE_ID}
+        assert "database unavailable" in outage["atlas.errors"]["message"], service
+        assert outage["atlas.access"]["status"] == 503
+        # Lines logged outside any request (gunicorn starting and stopping) have none.
+        assert not any("request_id" in e for e in entries if e["logger"] == "gunicorn.error")
 
 
 # -- the release's pods, as the chart renders them ------------------------------------------------

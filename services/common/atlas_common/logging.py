@@ -7,6 +7,8 @@ import logging
 import time
 from typing import Any
 
+from . import request_id as _request_id
+
 # Attributes every LogRecord has; anything else was passed through `extra=` and is logged as a field.
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 
@@ -21,6 +23,10 @@ class JsonFormatter(logging.Formatter):
             "message": record.getMessage(),
         }
         entry.update({k: v for k, v in vars(record).items() if k not in _STANDARD})
+        # Any line logged while serving a request (a warning, a traceback) carries its id, so one query
+        # finds everything a request did. Handlers format in the logging thread: the request is current.
+        if "request_id" not in entry and (rid := _request_id.current()) is not None:
+            entry["request_id"] = rid
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry, default=str)
