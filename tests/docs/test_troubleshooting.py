@@ -20,6 +20,7 @@ import pytest
 import requests
 import yaml
 
+from tests.chart.test_alert_rules import DATABASE_ALERTS, SERVICE_ALERTS
 from tests.support.net import free_port
 from tests.support.postgres import wait_until
 from tests.support.processes import ServiceProcess
@@ -357,6 +358,20 @@ CHECKS = {
     "vault-password-missing": check_vault_password_missing,
     "statefulset-guard": check_statefulset_guard,
 }
+
+
+def check_alert(name: str):
+    """An alert as Alertmanager shows it: the rendered PrometheusRule's alert fires in promtool with this summary."""
+
+    def check(tmp_path, request):
+        from tests.chart.test_alert_rules import firing_alert_line
+
+        assert firing_alert_line(name, tmp_path) == quote(f"alert-{name}")
+
+    return check
+
+
+CHECKS.update({f"alert-{name}": check_alert(name) for name in (*SERVICE_ALERTS, *DATABASE_ALERTS)})
 
 
 @pytest.mark.parametrize("name", sorted(CHECKS))
