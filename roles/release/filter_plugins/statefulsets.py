@@ -2,10 +2,10 @@
 
 The apiserver forbids updating a StatefulSet's spec except replicas, ordinals, template, updateStrategy,
 revisionHistoryLimit, persistentVolumeClaimRetentionPolicy and minReadySeconds (kubernetes/kubernetes,
-pkg/apis/apps/validation/validation.go, ValidateStatefulSetUpdate). `helm upgrade --atomic` then fails and rolls back after its
-timeout (kubernetes/kubernetes#68737). For the settings users change — a database's volume size, storage
-class, access modes, and persistence on/off (the full <-> ephemeral profiles) — this names the setting and
-the way through (docs/troubleshooting.md, case 16).
+pkg/apis/apps/validation/validation.go, ValidateStatefulSetUpdate). `helm upgrade --atomic` then fails and
+rolls back after its timeout (kubernetes/kubernetes#68737). For the settings users change — a database's
+volume size, storage class, access modes, and persistence on/off (the full <-> ephemeral profiles) — this
+names the setting and the way through (docs/troubleshooting.md, case 16).
 """
 
 from __future__ import annotations
