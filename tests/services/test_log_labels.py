@@ -19,6 +19,7 @@ import requests
 from tests.services.conftest import migrate
 from tests.support import alloy_config, chart
 from tests.support.alloy_log_pipeline import Pipeline, pod_targets
+from tests.support.logs_doc import table
 from tests.support.postgres import PostgresServer, wait_until
 from tests.support.processes import ServiceProcess
 
@@ -236,3 +237,24 @@ def test_a_line_keeps_everything_it_said(pipeline, run):
     assert entry.structured_metadata["pod"] == target["__meta_kubernetes_pod_name"]
     assert entry.structured_metadata["logger"] == "atlas.access"
     assert not set(entry.labels) & set(json.loads(line))  # no field of the line is a label
+
+
+def test_the_documented_fields_are_the_fields_written(run):
+    """docs/logs.md's field table against every line both services wrote: nothing undocumented, and each
+    field where the table says it is."""
+    fields = {name: cells[0] for name, cells in table("fields").items()}
+    entries = [json.loads(line) for output in run["final"].values() for line in _lines(output)]
+    access = [e for e in entries if e["logger"] == "atlas.access"]
+    seen = {key for e in entries for key in e}
+    assert seen <= set(fields), f"written but not in docs/logs.md: {sorted(seen - set(fields))}"
+    for name, on in fields.items():
+        if on == "every line":
+            assert all(name in e for e in entries), name
+        elif on == "`atlas.access` lines":
+            assert all(name in e for e in access), name
+            assert all(name not in e for e in entries if e["logger"] != "atlas.access"), name
+        elif on == "lines logged while serving a request":
+            assert all(name in e for e in access) and any(name in e for e in entries if e not in access), name
+        else:
+            assert on == "optional", f"{name}: unknown place {on!r}"
+    assert {name for name, on in fields.items() if on != "optional"} <= seen

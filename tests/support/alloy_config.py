@@ -16,25 +16,47 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__fi
 TEMPLATE = os.path.join(REPO_ROOT, "roles", "observability", "templates", "atlas-logs.alloy.j2")
 ROLE_DEFAULTS = os.path.join(REPO_ROOT, "roles", "observability", "defaults", "main.yml")
 
-# Loki's push URL when the Loki chart (grafana-community/helm-charts, tag loki-18.11.0) is installed as
-# release "loki" in namespace "monitoring" with its default gateway: charts/loki/templates/NOTES.txt
-# ("Sending logs to Loki": http://<fullname>-gateway.<namespace>.svc.<clusterDomain>/loki/api/v1/push,
-# gateway.service.port 80). The release name and namespace are the observability role's: an assumption
-# until its defaults set observability_loki_push_url (then those win, and docs/logs.md must agree).
-ASSUMED_PUSH_URL = "http://loki-gateway.monitoring.svc.cluster.local/loki/api/v1/push"
+# Loki's push URL for the Loki chart (grafana-community/helm-charts, tag loki-18.11.0) installed as release
+# "loki" in namespace "monitoring", Monolithic, gateway off: charts/loki/templates/NOTES.txt ("Sending logs
+# to Loki", monolithic without gateway: http://<fullname>.<namespace>.svc...:<http_listen_port 3100>
+# /loki/api/v1/push). Used only while the observability role's defaults do not set
+# observability_loki_push_url; when they do, theirs is used (and docs/logs.md must agree).
+ASSUMED_PUSH_URL = "http://loki.monitoring.svc:3100/loki/api/v1/push"
 
 
 def project_namespace() -> str:
-    with open(os.path.join(REPO_ROOT, "group_vars", "all", "atlas.yml")) as fh:
-        return yaml.safe_load(fh)["atlas_namespace"]
+    return _yaml("group_vars", "all", "atlas.yml")["atlas_namespace"]
+
+
+def _yaml(*parts: str) -> dict:
+    with open(os.path.join(REPO_ROOT, *parts)) as fh:
+        return yaml.safe_load(fh) or {}
 
 
 def role_push_url() -> str | None:
-    """observability_loki_push_url as the observability role's defaults set it, if they do."""
+    """observability_loki_push_url as the observability role's defaults make it with no overrides, if
+    they set it: templated with those defaults and settings_observability as the settings role makes it
+    from group_vars/all/observability.yml when nothing is overridden (its defaults)."""
     if not os.path.exists(ROLE_DEFAULTS):
         return None
-    with open(ROLE_DEFAULTS) as fh:
-        return (yaml.safe_load(fh) or {}).get("observability_loki_push_url")
+    defaults = _yaml(ROLE_DEFAULTS)
+    if "observability_loki_push_url" not in defaults:
+        return None
+    from ansible.parsing.dataloader import DataLoader
+    from ansible.template import Templar, trust_as_template
+
+    stack = _yaml("group_vars", "all", "observability.yml")["atlas_observability_defaults"]
+    # Role defaults are templates to Ansible (trusted, as files of the project): mark them so here too.
+    variables = {k: trust_as_template(v) if isinstance(v, str) else v for k, v in defaults.items()}
+    variables["settings_observability"] = stack
+    return Templar(loader=DataLoader(), variables=variables).template(
+        trust_as_template("{{ observability_loki_push_url }}")
+    )
+
+
+def effective_push_url() -> str:
+    """The URL the role renders the pipeline with."""
+    return role_push_url() or ASSUMED_PUSH_URL
 
 
 def render(namespace: str | None = None, push_url: str | None = None, source: str | None = None) -> str:
@@ -46,7 +68,7 @@ def render(namespace: str | None = None, push_url: str | None = None, source: st
             source = fh.read()
     variables = {
         "atlas_namespace": namespace or project_namespace(),
-        "observability_loki_push_url": push_url or role_push_url() or ASSUMED_PUSH_URL,
+        "observability_loki_push_url": push_url or effective_push_url(),
     }
     return Templar(loader=DataLoader(), variables=variables).template(trust_as_template(source))
 
