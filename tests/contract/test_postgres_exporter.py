@@ -28,13 +28,14 @@ Translated, because there is no cluster network here (each checked against the r
   listens on a free loopback port, see contract.chart_database).
 Not as in the image: the emulated entrypoint is run with --loopback-clients-are-remote (pg_entrypoint.py), so
 loopback logins need the password. The official image's initdb trusts loopback TCP, so in a real pod the
-exporter's loopback login is let in whatever the password: the wrong-password case below holds where
-pg_hba.conf asks loopback clients for a password, not with the image's defaults.
+exporter's loopback login is let in whatever the password: the wrong-password case holds where pg_hba.conf
+asks loopback clients for a password, not with the image's defaults - the last test shows the image's case.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import time
 import urllib.error
@@ -45,6 +46,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from psycopg2 import sql
 
+from tests.support import contract
 from tests.support import sandbox as sb
 from tests.support.chart import find, render
 from tests.support.contract import chart_database, container_argv, resolve_env
@@ -216,3 +218,23 @@ def test_pg_up_0_when_the_database_stops_and_1_again_for_a_new_one_never_exiting
             time.sleep(0.5)
         assert ex.running.poll() is None, "the exporter must keep serving (pg_up 0), not exit"
         assert ex.get("/")[0] == 200
+
+
+def test_with_the_images_own_pg_hba_loopback_is_trusted_so_a_wrong_password_still_gets_in(
+    manifests, monkeypatch
+) -> None:
+    """What a real pod does (pg_entrypoint.py without --loopback-clients-are-remote: initdb's default pg_hba.conf
+    trusts 127.0.0.1): the exporter is in whatever the password. Its password is the Secret's all the same,
+    so it keeps working if the image's pg_hba.conf is ever tightened."""
+    image = contract.postgres_image()
+    entrypoint = tuple(a for a in image.entrypoint if a != "--loopback-clients-are-remote")
+    trusting = dataclasses.replace(image, entrypoint=entrypoint)
+    assert trusting.entrypoint != image.entrypoint
+    monkeypatch.setattr(contract, "postgres_image", lambda: trusting)
+    with chart_database(manifests, find(manifests, "StatefulSet", STATEFULSET)) as db:
+        with _connect(db) as conn, conn.cursor() as cur:
+            cur.execute(
+                sql.SQL("ALTER ROLE {} PASSWORD %s").format(sql.Identifier(db.spec.user)), ("rotated-elsewhere",)
+            )
+        with exporter(manifests, db) as ex:
+            assert ex.value("pg_up") == 1.0, ex.running.logs()
