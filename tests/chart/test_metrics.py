@@ -124,6 +124,15 @@ def test_without_the_operator_api_no_servicemonitor_and_notes_say_why_and_how() 
     assert of_kind(manifests, "NetworkPolicy") == of_kind(render(), "NetworkPolicy")
 
 
+def test_notes_name_every_switched_on_operator_resource_left_out() -> None:
+    notes = render_notes({**ON, "metrics.prometheusRule.enabled": True})
+    assert "NOT RENDERED: ServiceMonitors (metrics.serviceMonitor.enabled), PrometheusRule" in notes
+    only_rule = render_notes({"metrics.prometheusRule.enabled": True})
+    assert "NOT RENDERED: PrometheusRule (metrics.prometheusRule.enabled)." in only_rule
+    assert "ServiceMonitors" not in only_rule
+    assert "NOT RENDERED" not in render_notes({"metrics.prometheusRule.enabled": True}, api_versions=API)
+
+
 def test_with_the_operator_api_notes_name_the_jobs_and_not_the_warning() -> None:
     notes = render_notes(ON, api_versions=API)
     assert "NOT RENDERED" not in notes
