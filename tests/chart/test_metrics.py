@@ -18,6 +18,7 @@ import copy
 import importlib.util
 import itertools
 import os
+import re
 
 import pytest
 import yaml
@@ -525,3 +526,18 @@ def test_the_values_file_switches_every_metrics_part_on() -> None:
         "atlas-users-postgresql",
         "atlas-projects-postgresql",
     }
+
+
+def test_the_alert_rules_select_exactly_the_jobs_the_servicemonitors_make() -> None:
+    """The interface with metrics.prometheusRule: job = the scraped Service's name, one per ServiceMonitor."""
+    for values in (ON, {**ON, "projects.postgresql.metrics.enabled": False}, {**ON, "users.enabled": False}):
+        manifests = render({**values, "metrics.prometheusRule.enabled": True}, api_versions=API)
+        jobs = {
+            line.split(" -> ")[0].split("/")[0]
+            for monitor in monitors(manifests).values()
+            for line in scrape_targets(manifests, monitor)
+        }
+        (rule,) = of_kind(manifests, "PrometheusRule")
+        exprs = [r["expr"] for group in rule["spec"]["groups"] for r in group["rules"]]
+        selected = {job for expr in exprs for job in re.findall(r'job="([^"]+)"', expr)}
+        assert selected == jobs, values
