@@ -242,7 +242,8 @@ def template_text(found: list[Service]) -> str:
     out += [
         "{{- end -}}",
         "",
-        "{{/* The checks across one service's settings that the schema cannot express. Args: name, svc. */}}",
+        "{{/* The checks across one service's settings that the schema cannot express; prints each failure, one per"
+        " line (atlas.validate reports them all). Args: name, svc. */}}",
         '{{- define "atlas.settings.validate" -}}',
     ]
     for block in blocks:
@@ -260,7 +261,7 @@ def template_text(found: list[Service]) -> str:
             own, floor = f"(int64 $v.{d.chart})", f"(int64 $v.{other.chart})"
             out += [
                 f'{{{{- if and (not (kindIs "invalid" $v.{d.chart})) (lt {own} {floor}) }}}}',
-                f"{{{{- fail (printf {json.dumps(message)} .name {own} .name {floor} .name .name) }}}}",
+                f"{{{{- printf {json.dumps(message + chr(10))} .name {own} .name {floor} .name .name }}}}",
                 "{{- end }}",
             ]
         out.append("{{- end }}")

@@ -115,26 +115,23 @@ Service's port name: the operator keeps only endpoints of that name).
 {{- end -}}
 
 {{/*
-The metrics checks across keys, every failure reported at once. Included from atlas.validate.
+The metrics checks across keys; prints each failure, one per line (atlas.validate reports them all).
+Args: the root context.
 */}}
 {{- define "atlas.metrics.validate" -}}
-{{- $errors := list -}}
 {{- range $name := list "users" "projects" }}
 {{- $svc := index $.Values $name }}
 {{- if and $svc.enabled $svc.postgresql.metrics.enabled (not $svc.postgresql.enabled) }}
-{{- $errors = append $errors (printf "%s.postgresql.metrics.enabled needs %s.postgresql.enabled: the exporter runs beside the database the chart runs (monitor an external database where it runs)" $name $name) }}
+{{- printf "%s.postgresql.metrics.enabled needs %s.postgresql.enabled: the exporter runs beside the database the chart runs (monitor an external database where it runs)\n" $name $name }}
 {{- end }}
 {{- end }}
 {{- $sm := .Values.metrics.serviceMonitor }}
 {{- if $sm.enabled }}
 {{- if gt (include "atlas.metrics.durationMs" $sm.scrapeTimeout | int64) (include "atlas.metrics.durationMs" $sm.interval | int64) }}
-{{- $errors = append $errors (printf "metrics.serviceMonitor.scrapeTimeout (%s) must not exceed metrics.serviceMonitor.interval (%s): Prometheus refuses the whole configuration" $sm.scrapeTimeout $sm.interval) }}
+{{- printf "metrics.serviceMonitor.scrapeTimeout (%s) must not exceed metrics.serviceMonitor.interval (%s): Prometheus refuses the whole configuration\n" $sm.scrapeTimeout $sm.interval }}
 {{- end }}
 {{- if and .Values.networkPolicy.enabled (not $sm.networkPolicy.namespaceSelector) (not $sm.networkPolicy.podSelector) }}
-{{- $errors = append $errors "metrics.serviceMonitor.networkPolicy: namespaceSelector and podSelector are both empty, which would let every pod in the cluster reach the metrics ports; select the Prometheus pods" }}
+{{- printf "metrics.serviceMonitor.networkPolicy: namespaceSelector and podSelector are both empty, which would let every pod in the cluster reach the metrics ports; select the Prometheus pods\n" }}
 {{- end }}
-{{- end }}
-{{- if $errors }}
-{{- fail (printf "\n  - %s" (join "\n  - " $errors)) }}
 {{- end }}
 {{- end -}}

@@ -33,12 +33,12 @@ USERS_SERVICE_RETRIES: {{ $v.retries | int64 | quote }}
 {{- end }}
 {{- end -}}
 
-{{/* The checks across one service's settings that the schema cannot express. Args: name, svc. */}}
+{{/* The checks across one service's settings that the schema cannot express; prints each failure, one per line (atlas.validate reports them all). Args: name, svc. */}}
 {{- define "atlas.settings.validate" -}}
 {{- if has .name (list "projects" "users") }}
 {{- $v := .svc.config }}
 {{- if and (not (kindIs "invalid" $v.poolSize)) (lt (int64 $v.poolSize) (int64 $v.threads)) }}
-{{- fail (printf "%s.config.poolSize (%d) must be at least %s.config.threads (%d): each gunicorn thread holds a connection while it serves a request, so with fewer connections than threads, threads wait for one and then answer 503; leave %s.config.poolSize unset (null) to follow %s.config.threads" .name (int64 $v.poolSize) .name (int64 $v.threads) .name .name) }}
+{{- printf "%s.config.poolSize (%d) must be at least %s.config.threads (%d): each gunicorn thread holds a connection while it serves a request, so with fewer connections than threads, threads wait for one and then answer 503; leave %s.config.poolSize unset (null) to follow %s.config.threads\n" .name (int64 $v.poolSize) .name (int64 $v.threads) .name .name }}
 {{- end }}
 {{- end }}
 {{- end -}}

@@ -1,44 +1,50 @@
 {{/*
 Checks across several values that values.schema.json cannot express clearly. Each failure names
-the key to fix. Included once, from validate.yaml.
+the key to fix, and all of them are reported at once (one install attempt shows every mistake).
+Included once, from validate.yaml. The check templates it includes print their failures, one per line.
 */}}
 {{- define "atlas.validate" -}}
+{{- $errors := list }}
 {{- range $name := list "users" "projects" }}
 {{- $svc := index $.Values $name }}
 {{- if $svc.enabled }}
 {{- if not $svc.postgresql.enabled }}
 {{- if $svc.postgresql.backup.enabled }}
-{{- fail (printf "%s.postgresql.backup.enabled needs %s.postgresql.enabled: the chart backs up only the database it runs (back up an external database where it runs)" $name $name) }}
+{{- $errors = append $errors (printf "%s.postgresql.backup.enabled needs %s.postgresql.enabled: the chart backs up only the database it runs (back up an external database where it runs)" $name $name) }}
 {{- end }}
 {{- if not $svc.externalDatabase.host }}
-{{- fail (printf "%s.externalDatabase.host is required when %s.postgresql.enabled is false" $name $name) }}
+{{- $errors = append $errors (printf "%s.externalDatabase.host is required when %s.postgresql.enabled is false" $name $name) }}
 {{- end }}
 {{- if not $svc.externalDatabase.existingSecret }}
-{{- fail (printf "%s.externalDatabase.existingSecret is required when %s.postgresql.enabled is false (a Secret holding the password)" $name $name) }}
+{{- $errors = append $errors (printf "%s.externalDatabase.existingSecret is required when %s.postgresql.enabled is false (a Secret holding the password)" $name $name) }}
 {{- end }}
 {{- end }}
 {{- if and $svc.autoscaling.enabled (gt (int $svc.autoscaling.minReplicas) (int $svc.autoscaling.maxReplicas)) }}
-{{- fail (printf "%s.autoscaling.minReplicas (%v) must not exceed %s.autoscaling.maxReplicas (%v)" $name $svc.autoscaling.minReplicas $name $svc.autoscaling.maxReplicas) }}
+{{- $errors = append $errors (printf "%s.autoscaling.minReplicas (%v) must not exceed %s.autoscaling.maxReplicas (%v)" $name $svc.autoscaling.minReplicas $name $svc.autoscaling.maxReplicas) }}
 {{- end }}
 {{- /* The checks the services' settings declarations ask for (generated: _settings.tpl). */}}
-{{- include "atlas.settings.validate" (dict "name" $name "svc" $svc) }}
-{{- include "atlas.validate.schedule" (dict "key" (printf "%s.postgresql.backup.schedule" $name) "schedule" $svc.postgresql.backup.schedule) }}
+{{- $errors = concat $errors (include "atlas.settings.validate" (dict "name" $name "svc" $svc) | splitList "\n" | compact) }}
+{{- $errors = concat $errors (include "atlas.validate.schedule" (dict "key" (printf "%s.postgresql.backup.schedule" $name) "schedule" $svc.postgresql.backup.schedule) | splitList "\n" | compact) }}
 {{- $drain := add $svc.preStopSleepSeconds $svc.config.gracefulTimeout }}
 {{- if le (int $svc.terminationGracePeriodSeconds) (int $drain) }}
-{{- fail (printf "%s.terminationGracePeriodSeconds (%v) must exceed %s.preStopSleepSeconds + %s.config.gracefulTimeout (%v), or requests are cut off" $name $svc.terminationGracePeriodSeconds $name $name $drain) }}
+{{- $errors = append $errors (printf "%s.terminationGracePeriodSeconds (%v) must exceed %s.preStopSleepSeconds + %s.config.gracefulTimeout (%v), or requests are cut off" $name $svc.terminationGracePeriodSeconds $name $name $drain) }}
 {{- end }}
 {{- end }}
 {{- end }}
 {{- if and .Values.ingress.enabled .Values.ingress.tls.enabled (not .Values.ingress.tls.secretName) }}
-{{- fail "ingress.tls.secretName is required when ingress.tls.enabled is true" }}
+{{- $errors = append $errors "ingress.tls.secretName is required when ingress.tls.enabled is true" }}
 {{- end }}
-{{- include "atlas.metrics.validate" . }}
+{{- $errors = concat $errors (include "atlas.metrics.validate" . | splitList "\n" | compact) }}
+{{- if $errors }}
+{{- fail (printf "%d problem(s) in the values:\n  - %s" (len $errors) (join "\n  - " $errors)) }}
+{{- end }}
 {{- end -}}
 
 
 {{/*
 A cron range the schema's pattern lets through but Kubernetes refuses (robfig/cron: "beginning of range
-beyond end of range"): a-b with a > b, names counted as Kubernetes counts them. Args: key, schedule.
+beyond end of range"): a-b with a > b, names counted as Kubernetes counts them. Prints each, one per line.
+Args: key, schedule.
 */}}
 {{- define "atlas.validate.schedule" -}}
 {{- $names := dict "jan" 1 "feb" 2 "mar" 3 "apr" 4 "may" 5 "jun" 6 "jul" 7 "aug" 8 "sep" 9 "oct" 10 "nov" 11 "dec" 12 "sun" 0 "mon" 1 "tue" 2 "wed" 3 "thu" 4 "fri" 5 "sat" 6 -}}
@@ -52,7 +58,7 @@ beyond end of range"): a-b with a > b, names counted as Kubernetes counts them. 
 {{- $lowN := ternary (index $names $low) (atoi $low) (hasKey $names $low) | int }}
 {{- $highN := ternary (index $names $high) (atoi $high) (hasKey $names $high) | int }}
 {{- if gt $lowN $highN }}
-{{- fail (printf "%s %q: the range %s runs backwards (%d > %d); Kubernetes refuses it" $.key $.schedule $element $lowN $highN) }}
+{{- printf "%s %q: the range %s runs backwards (%d > %d); Kubernetes refuses it\n" $.key $.schedule $element $lowN $highN }}
 {{- end }}
 {{- end }}
 {{- end }}
