@@ -273,6 +273,7 @@ def test_promtool_check_rules(spec, tmp_path):
     print(f"promtool check rules: {counts} rules")
 
 
+@pytest.mark.slow
 def test_promtool_test_rules(spec, tmp_path):
     started = time.monotonic()
     proc, files, proved = run_promtool_tests(tmp_path, spec)
@@ -291,6 +292,7 @@ def test_every_alert_rule_fires_and_stays_silent(spec):
     assert {a for _, a, _, _ in proved} == {*SERVICE_ALERTS, *DATABASE_ALERTS}
 
 
+@pytest.mark.slow
 def test_a_broken_rule_fails_promtool(spec, tmp_path):
     """The scenarios can fail: a rule that selects the metric's own `service` label (which the operator's
     target label pushes aside) never fires, and promtool says so."""
