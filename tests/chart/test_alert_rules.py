@@ -399,3 +399,26 @@ def firing_alert_line(alert: str, tmp_path) -> str:
     assert proc.returncode == 0, proc.stdout + proc.stderr
     first = case["exp_alerts"][0]
     return f"[{first['exp_labels']['severity']}] {alert}: {first['exp_annotations']['summary']}"
+
+
+BAD_RULE_VALUES = {
+    "objective 100": ({"metrics.prometheusRule.availability.objective": 100}, "objective"),
+    "objective 0": ({"metrics.prometheusRule.latency.objective": 0}, "objective"),
+    "threshold not a bucket": ({"metrics.prometheusRule.latency.thresholdSeconds": 0.2}, "thresholdSeconds"),
+    "saturation above 1": ({"metrics.prometheusRule.poolSaturation.threshold": 1.5}, "threshold"),
+    "connections at 0": ({"metrics.prometheusRule.databaseConnections.threshold": 0}, "threshold"),
+    "duration without unit": ({"metrics.prometheusRule.burnRate.pageFor": "5"}, "pageFor"),
+    "quote in the endpoint regex": ({"metrics.prometheusRule.sloEndpoints": '/api"'}, "sloEndpoints"),
+    "runbook not a URL": ({"metrics.prometheusRule.runbookBaseUrl": "wiki/page"}, "runbookBaseUrl"),
+    "unknown key": ({"metrics.prometheusRule.severity": "page"}, "severity"),
+    "dashboard label value": ({"metrics.dashboards.sidecarLabelValue": "not ok!"}, "sidecarLabelValue"),
+    "dashboard namespace": ({"metrics.dashboards.namespace": "Monitoring"}, "namespace"),
+}
+
+
+@pytest.mark.parametrize(("values", "needle"), BAD_RULE_VALUES.values(), ids=BAD_RULE_VALUES.keys())
+def test_schema_refuses_bad_rule_and_dashboard_values(values, needle):
+    with pytest.raises(HelmError) as refused:
+        template_raw(values)
+    assert "values don't meet the specifications of the schema" in refused.value.stderr
+    assert needle in refused.value.stderr
