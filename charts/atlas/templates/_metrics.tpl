@@ -57,7 +57,7 @@ the database away from its service. Args: root, name, svc.
     - --web.telemetry-path=/metrics
   env:
     - name: DATA_SOURCE_URI
-      value: {{ printf "127.0.0.1:5432/%s?sslmode=disable" (include "atlas.db.database" .) | quote }}
+      value: {{ printf "127.0.0.1:%s/%s?sslmode=disable" (include "atlas.db.port" .) (include "atlas.db.database" .) | quote }}
     - name: DATA_SOURCE_USER
       value: {{ include "atlas.db.user" . | quote }}
     - name: DATA_SOURCE_PASS_FILE
