@@ -1,5 +1,5 @@
 """playbooks/render.yml for every inventory x profile: the values file Ansible writes, and the manifests the
-real chart makes from it through kubernetes.core.helm_template (the real helm binary). No cluster needed.
+real chart makes from it through the real helm binary (helm template, run by the values role). No cluster needed.
 
 Each inventory is rendered once per session for all four profiles (into a temporary build dir) and then once
 more, which must change nothing.

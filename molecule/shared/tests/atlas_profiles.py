@@ -13,6 +13,8 @@ class Profile:
     name: str
     services: tuple[str, ...]
     persistence: bool
+    # The monitoring stack and the chart's metrics (ServiceMonitors, PrometheusRule, dashboards, exporters).
+    observability: bool = False
 
     @property
     def disabled(self) -> tuple[str, ...]:
@@ -22,7 +24,7 @@ class Profile:
 PROFILES = {
     p.name: p
     for p in (
-        Profile("full", ("users", "projects"), persistence=True),
+        Profile("full", ("users", "projects"), persistence=True, observability=True),
         Profile("users-only", ("users",), persistence=True),
         Profile("projects-only", ("projects",), persistence=True),
         Profile("ephemeral", ("users", "projects"), persistence=False),
@@ -34,7 +36,8 @@ def expected_resources(profile: Profile, release: str) -> set[tuple[str, str]]:
     """(kind, name) of every document the chart must render for the profile, `helm test` pods included.
 
     No Secret: the playbooks create atlas-<service>-db and the chart only references it. No HPA or
-    PDB: the test inventory leaves autoscaling and disruption budgets off.
+    PDB: the test inventory leaves autoscaling and disruption budgets off. With observability (full): the
+    ServiceMonitors, the PrometheusRule and the dashboards' ConfigMaps.
     """
     found = {("Ingress", release), ("NetworkPolicy", f"{release}-tests")}
     for service in profile.services:
@@ -50,4 +53,8 @@ def expected_resources(profile: Profile, release: str) -> set[tuple[str, str]]:
             ("NetworkPolicy", db),
             ("Pod", f"{app}-test"),
         }
+        if profile.observability:  # the chart's metrics: one monitor per service and per exporter
+            found |= {("ServiceMonitor", app), ("ServiceMonitor", db), ("ConfigMap", f"{app}-dashboard")}
+    if profile.observability:
+        found |= {("PrometheusRule", f"{release}-metrics"), ("ConfigMap", f"{release}-databases-dashboard")}
     return found

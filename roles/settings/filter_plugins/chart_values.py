@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import re
 from typing import Any
 
 from ansible.errors import AnsibleFilterError
@@ -108,7 +109,9 @@ def chart_values(settings: dict) -> dict:
     ``settings`` holds: service_defaults, services, env_service_defaults, service_overrides (the layers),
     enabled (service names), persistence (bool), profile (name), registry (prefix or ""), secret_name
     (a name with <service> in it), top ({values path: [variable name, value]} for the flat settings),
-    schema and chart_defaults (the chart's values.schema.json and values.yaml). The result also holds
+    schema and chart_defaults (the chart's values.schema.json and values.yaml); optionally metrics (bool:
+    the chart's metrics on), metrics_from (the variable that turned them on) and metrics_namespace (the
+    monitoring stack's namespace when Atlas installs it, "" otherwise). The result also holds
     'secrets': {service: Secret name} for every enabled service.
     """
     schema, problems, origins = settings["schema"], [], {}
@@ -148,6 +151,14 @@ def chart_values(settings: dict) -> dict:
         repository = _get(block, "image.repository") or _get(settings["chart_defaults"], f"{name}.image.repository")
         _set(block, "image.repository", f"{settings['registry']}/{repository}" if settings["registry"] else repository)
         _set(block, "image.tag", str(_get(block, "image.tag") or ""))
+        # The profile's observability flag turns each chart database's exporter on; a layer may say otherwise.
+        metrics_from = settings.get("metrics_from", "")
+        db_internal = _get(
+            block, "postgresql.enabled", _get(settings["chart_defaults"], f"{name}.postgresql.enabled", True)
+        )
+        if settings.get("metrics") and db_internal and _get(block, "postgresql.metrics.enabled") is None:
+            _set(block, "postgresql.metrics.enabled", True)
+            origins[f"{name}.postgresql.metrics.enabled"] = metrics_from
         secret = secrets.get(name, "")
         chart_default = _get(settings["chart_defaults"], f"{name}.postgresql.enabled", True)
         internal = _get(block, "postgresql.enabled", chart_default)
@@ -158,10 +169,29 @@ def chart_values(settings: dict) -> dict:
     for path, (variable, value) in settings["top"].items():
         _set(values, path, value)
         origins[path] = variable
+    _metrics(values, origins, settings)
 
     problems += values_problems(values, origins, schema, settings["chart_defaults"])
     problems += cross_problems(values, origins, settings["chart_defaults"], settings["enabled"])
     return {"values": values, "origins": origins, "problems": _once(problems), "secrets": secrets}
+
+
+# The chart's switches the profile's observability flag turns on (charts/atlas/values.yaml, metrics.*).
+METRICS_SWITCHES = ("metrics.serviceMonitor.enabled", "metrics.prometheusRule.enabled", "metrics.dashboards.enabled")
+
+
+def _metrics(values: dict, origins: dict, settings: dict) -> None:
+    """With ``metrics`` on: the chart's metrics switches, and, when the stack is Atlas' own
+    (``metrics_namespace``), the NetworkPolicies let Prometheus in from that namespace only."""
+    if not settings.get("metrics"):
+        return
+    for path in METRICS_SWITCHES:
+        _set(values, path, True)
+        origins[path] = settings["metrics_from"]
+    if settings.get("metrics_namespace"):
+        path = "metrics.serviceMonitor.networkPolicy.namespaceSelector"
+        _set(values, path, {"kubernetes.io/metadata.name": settings["metrics_namespace"]})
+        origins[path] = "atlas_observability.namespace"
 
 
 def _once(problems: list[str]) -> list[str]:
@@ -273,10 +303,94 @@ def unknown_variables(names: list[str], known: list[str], renamed: dict[str, str
     return problems
 
 
+_DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
+_CHART_VERSION = re.compile(r"^[0-9]+\.[0-9]+\.[0-9]+([-+][0-9A-Za-z.-]+)?$")
+_OBSERVABILITY_PARTS = ("kube_prometheus_stack", "loki", "alloy")
+
+
+def _unknown_keys(given: Any, known: Any, prefix: str, free: tuple[str, ...]) -> list[str]:
+    """Keys of ``given`` that ``known`` (the defaults) lacks, recursively; ``free`` keys hold anything."""
+    if not isinstance(given, dict) or not isinstance(known, dict):
+        return []
+    problems = []
+    for key in sorted(given, key=str):
+        path = f"{prefix}.{key}"
+        if key not in known:
+            near = closest(key, known)
+            hint = f"did you mean {near}?" if near else f"allowed: {', '.join(sorted(map(str, known)))}"
+            problems.append(f"{path}: unknown setting; {hint}")
+        elif key not in free:
+            problems += _unknown_keys(given[key], known[key], path, free)
+    return problems
+
+
+def observability(settings: dict) -> dict:
+    """The monitoring stack's settings: atlas_observability merged over atlas_observability_defaults, checked.
+
+    ``settings`` holds: defaults, overrides (the two variables), profile (name), profile_value (the
+    profile's observability flag). Returns {'settings': merged with enabled resolved, 'enabled_from': the
+    variable that decided enabled, 'problems': [messages named by the key the user wrote]}.
+    """
+    defaults, overrides = settings["defaults"], settings["overrides"]
+    problems = _unknown_keys(overrides, defaults, "atlas_observability", free=("values",))
+    merged = _deep_merged(defaults, overrides)
+
+    def where(path: str) -> str:
+        """The variable that set ``path``: the override when it holds the key, else the defaults."""
+        inside = overrides
+        for part in path.split("."):
+            if not isinstance(inside, dict) or part not in inside:
+                return f"atlas_observability_defaults.{path}"
+            inside = inside[part]
+        return f"atlas_observability.{path}"
+
+    enabled = merged.get("enabled")
+    if enabled is not None and not isinstance(enabled, bool):
+        problems.append(f"{where('enabled')}: must be true, false or null (follow the profile), got {enabled!r}")
+    namespace = merged.get("namespace")
+    if not isinstance(namespace, str) or not _DNS_LABEL.match(namespace) or len(namespace) > 63:
+        problems.append(f"{where('namespace')}: {namespace!r} is not a lowercase DNS label (a-z, 0-9, '-', at most 63)")
+    timeout = merged.get("timeout")
+    if isinstance(timeout, bool) or not isinstance(timeout, int) or not 30 <= timeout <= 3600:
+        problems.append(f"{where('timeout')}: must be an integer from 30 to 3600 seconds, got {timeout!r}")
+    memory = merged.get("minikube_memory_mb")
+    if isinstance(memory, bool) or not isinstance(memory, int) or memory < 2048:
+        problems.append(f"{where('minikube_memory_mb')}: must be an integer of at least 2048 (MiB), got {memory!r}")
+    user = merged.get("grafana_admin_user")
+    if not isinstance(user, str) or not user.strip():
+        problems.append(f"{where('grafana_admin_user')}: must be a non-empty name, got {user!r}")
+    for part in _OBSERVABILITY_PARTS:
+        block = merged.get(part)
+        if not isinstance(block, dict):
+            problems.append(f"{where(part)}: must be a mapping with repo_url, chart_version and values")
+            continue
+        url, version, values = block.get("repo_url"), block.get("chart_version"), block.get("values")
+        if not isinstance(url, str) or not re.match(r"^https?://[^\s]+$", url):
+            problems.append(f"{where(part + '.repo_url')}: {url!r} is not an http(s) chart repository URL")
+        if not isinstance(version, str) or not _CHART_VERSION.match(version):
+            problems.append(
+                f'{where(part + ".chart_version")}: {version!r} is not one chart version (quote it: "1.2.3"; '
+                "no ranges: the stack is pinned)"
+            )
+        if not isinstance(values, dict):
+            problems.append(f"{where(part + '.values')}: must be a mapping of the chart's values, got {values!r}")
+
+    profile_value = bool(settings["profile_value"])
+    if isinstance(enabled, bool):
+        enabled_from = (
+            "atlas_observability.enabled" if "enabled" in overrides else "atlas_observability_defaults.enabled"
+        )
+    else:
+        enabled, enabled_from = profile_value, f"atlas_profiles.{settings['profile']}.observability"
+    merged["enabled"] = enabled
+    return {"settings": merged, "enabled_from": enabled_from, "problems": problems}
+
+
 class FilterModule:
     def filters(self):
         return {
             "atlas_chart_values": chart_values,
             "atlas_known_services": known_services,
             "atlas_unknown_variables": unknown_variables,
+            "atlas_observability": observability,
         }
