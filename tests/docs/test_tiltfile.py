@@ -267,7 +267,9 @@ def test_dev_loop_reloads_synced_code_on_hup_and_stops_on_term(tilt_up, tmp_path
         probes.write_text(probes.read_text().replace('jsonify(status="alive")', 'jsonify(status="edited")'))
         started = time.monotonic()
         os.kill(proc.pid, signal.SIGHUP)  # Tilt's run('kill -HUP 1'); the script is PID 1 in the pod
-        wait_until(lambda: livez() == {"status": "edited"}, timeout=20)
+        # A hang guard, not a speed bound (the figure is printed): gunicorn's HUP restarts every worker, which
+        # takes seconds alone and much longer on a loaded 2-core machine.
+        wait_until(lambda: livez() == {"status": "edited"}, timeout=90)
         restart_seconds = time.monotonic() - started
         print(f"dev loop: edited code served {restart_seconds:.2f}s after SIGHUP")
         assert proc.poll() is None, "the loop must survive a restart"

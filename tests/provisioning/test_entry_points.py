@@ -81,8 +81,8 @@ def test_cluster_playbooks_run_the_helm_of_the_tools_directory(laptop, tmp_path,
         for r in tools[0]["hosts"]["localhost"]["results"]
     }
     assert found["helm"]["helm"] == f"{laptop.bin_dir}/helm"
-    if playbook.endswith("teardown.yml"):  # the uninstall reached helm itself, which wants a cluster
-        assert 'Error: Kubernetes cluster unreachable: context "atlas-dev" does not exist' in messages
+    if playbook.endswith("teardown.yml"):  # past the tools, the uninstall asks the cluster first: there is none
+        assert "the cluster of kube context atlas-dev does not answer (" in messages
 
 
 def test_render_runs_the_helm_of_the_tools_directory(laptop, tmp_path):
