@@ -121,7 +121,7 @@ def test_grafana_sidecar_finds_atlas_dashboards(dev_full):
 def test_grafana_reads_its_admin_secret_and_has_loki(dev_full):
     grafana = dev_full["values"]["kube-prometheus-stack"]["grafana"]
     with open(f"{REPO_ROOT}/roles/observability/defaults/main.yml") as fh:
-        secret = yaml.safe_load(fh)["observability_grafana_secret"]
+        secret = yaml.safe_load(fh)["observability_grafana_credentials"]
     assert grafana["admin"] == {"existingSecret": secret, "userKey": "admin-user", "passwordKey": "admin-password"}
     assert "adminPassword" not in grafana
     [loki] = [d for d in grafana["additionalDataSources"] if d["type"] == "loki"]
