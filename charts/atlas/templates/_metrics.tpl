@@ -38,7 +38,7 @@ The postgres_exporter sidecar of a database pod (a container of the StatefulSet'
 on or off is an update the apiserver allows). Environment and flags as upstream documents them at the pinned
 tag (prometheus-community/postgres_exporter v0.20.1: README.md "Environment Variables", exporter/datasource.go
 GetDataSources) and as Debian's 0.11.1 (cmd/postgres_exporter/datasource.go, main.go) reads them too:
-DATA_SOURCE_URI + DATA_SOURCE_USER + DATA_SOURCE_PASS_FILE become postgresql://user:pass@uri, the password read
+DATA_SOURCE_URI + DATA_SOURCE_USER + DATA_SOURCE_PASS_FILE become one postgresql:// URL, the password read
 from the file the StatefulSet already mounts from its Secret, so it is in no environment variable.
 It connects over the pod's loopback (same network namespace), so no NetworkPolicy egress rule is needed; note
 that the official image's initdb trusts loopback TCP, so there the password is not what lets it in.
