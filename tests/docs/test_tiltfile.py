@@ -21,6 +21,7 @@ import yaml
 
 from tests.support.net import free_port
 from tests.support.postgres import wait_until
+from tests.support.signals import reset_signals
 
 from .tilt_api import TiltfileError, evaluate, lint
 
@@ -251,7 +252,8 @@ def test_dev_loop_reloads_synced_code_on_hup_and_stops_on_term(tilt_up, tmp_path
         GUNICORN_BIND=f"127.0.0.1:{port}", GUNICORN_WORKERS="1", PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "metrics")
     )
     log = open(tmp_path / "dev-loop.log", "wb")  # noqa: SIM115 - open for the process's lifetime
-    proc = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+    # Signals as the container runtime leaves them: the script's HUP and TERM traps work even under nohup.
+    proc = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, preexec_fn=reset_signals)
 
     def livez() -> dict | None:
         try:

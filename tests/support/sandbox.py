@@ -71,6 +71,8 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
+from .signals import reset_signals
+
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
@@ -653,6 +655,7 @@ class Container:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
                 cwd="/",
+                preexec_fn=reset_signals,  # as runc does (tests/support/signals.py)
             )
         finally:
             log.close()
