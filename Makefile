@@ -59,8 +59,8 @@ chart-docs: venv ## Regenerate the chart's settings from the services' declarati
 
 ##@ Services
 .PHONY: run
-run: venv check-service ## Run one service with gunicorn: make run SERVICE=users PORT=8081 (database from PG* variables)
-	GUNICORN_BIND=$(BIND_HOST):$(PORT) exec gunicorn --config python:atlas_common.gunicorn_conf "$(SERVICE).wsgi:app"
+run: venv check-service ## Run one service (granian, as in the image): make run SERVICE=users PORT=8081 (database from PG* variables)
+	ATLAS_BIND=$(BIND_HOST):$(PORT) exec $(PY) -m $(SERVICE) serve
 
 .PHONY: migrate
 migrate: venv check-service ## Apply one service's migrations: make migrate SERVICE=users (database from PG* variables)

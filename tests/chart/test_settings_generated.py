@@ -46,7 +46,7 @@ def _edit(path: str, old: str, new: str) -> None:
     ("target", "old", "new"),
     [
         ("values.yaml", "    workers: 2\n", "    workers: 3\n"),  # a default edited by hand
-        ("values.yaml", "## @param users.config.threads GUNICORN_THREADS", "## @param users.config.threads threads"),
+        ("values.yaml", "## @param users.config.threads ATLAS_THREADS", "## @param users.config.threads threads"),
         ("values.schema.json", '"maximum": 32', '"maximum": 64'),  # the drift issue 11 found
         ("templates/_settings.tpl", "| int64 | quote", "| quote"),
         ("interfaces.md", "| `config.workers` | `2` |", "| `config.workers` | `3` |"),

@@ -164,7 +164,7 @@ def test_config_values_reach_the_configmap_and_roll_the_pods() -> None:
     base = render()
     tuned = render({"users.config.workers": 5, "users.config.logLevel": "DEBUG"})
     data = find(tuned, "ConfigMap", "atlas-users")["data"]
-    assert (data["GUNICORN_WORKERS"], data["ATLAS_LOG_LEVEL"]) == ("5", "DEBUG")
+    assert (data["ATLAS_WORKERS"], data["ATLAS_LOG_LEVEL"]) == ("5", "DEBUG")
 
     def checksum(manifests: list[dict]) -> str:
         deployment = find(manifests, "Deployment", "atlas-users")
@@ -224,7 +224,7 @@ def test_service_container_probes_ports_and_shutdown() -> None:
         "livenessProbe": {"path": "/livez", "port": "http"},
         "readinessProbe": {"path": "/readyz", "port": "http"},
     }
-    assert container["command"] == ["gunicorn", "--config", "python:atlas_common.gunicorn_conf", "projects.wsgi:app"]
+    assert container["command"] == ["python", "-m", "projects", "serve"]
     assert container["lifecycle"]["preStop"]["exec"]["command"][0] == "python"
     assert spec["terminationGracePeriodSeconds"] == 30
     (migrate,) = spec["initContainers"]

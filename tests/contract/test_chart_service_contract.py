@@ -161,7 +161,7 @@ DRIFTS = {
     ),
     "wsgi-module": (_set_command(3, "users.app:application"), "exited"),
     "migrate-subcommand": (_set_command(3, "upgrade", init=True), "migration"),
-    "bind-port": (_set_config("GUNICORN_BIND", "0.0.0.0:8081"), "container port 8080"),
+    "bind-port": (_set_config("ATLAS_BIND", "0.0.0.0:8081"), "container port 8080"),
     "invalid-pool-size": (_set_config("ATLAS_DB_POOL_SIZE", "lots"), "ATLAS_DB_POOL_SIZE"),
 }
 

@@ -59,7 +59,7 @@ def test_the_pool_follows_the_threads_unless_set(service: str) -> None:
 @pytest.mark.parametrize(("pool", "threads"), [(3, 4), (4, 4), (5, 4), (1, 1), (1, 2), (63, 64), (64, 64), (100, 64)])
 def test_chart_and_service_refuse_a_pool_below_the_threads_alike(pool: int, threads: int) -> None:
     values = {"users.config.poolSize": pool, "users.config.threads": threads}
-    env = {"ATLAS_DB_POOL_SIZE": str(pool), "GUNICORN_THREADS": str(threads)}
+    env = {"ATLAS_DB_POOL_SIZE": str(pool), "ATLAS_THREADS": str(threads)}
     if pool >= threads:
         assert _config_map(values, "users")["ATLAS_DB_POOL_SIZE"] == str(pool)
         assert Settings.from_env(env).pool_size == pool
@@ -68,5 +68,5 @@ def test_chart_and_service_refuse_a_pool_below_the_threads_alike(pool: int, thre
     assert f"users.config.poolSize ({pool}) must be at least users.config.threads ({threads})" in chart
     with pytest.raises(ConfigError) as service:
         Settings.from_env(env)
-    assert f"ATLAS_DB_POOL_SIZE ({pool}) must be at least GUNICORN_THREADS ({threads})" in str(service.value)
+    assert f"ATLAS_DB_POOL_SIZE ({pool}) must be at least ATLAS_THREADS ({threads})" in str(service.value)
     assert POOL_BELOW_THREADS in chart and POOL_BELOW_THREADS in str(service.value)  # the same reason

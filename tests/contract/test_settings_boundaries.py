@@ -89,9 +89,9 @@ def databases(postgres_server):
 
 
 def _env(contract: ServiceContract, server, port: int) -> dict[str, str]:
-    bind = contract.env["GUNICORN_BIND"]
-    assert bind.endswith(f":{contract.container_port}"), f"GUNICORN_BIND {bind} is not the container port"
-    return {**contract.env, "GUNICORN_BIND": f"127.0.0.1:{port}", "PGHOST": server.host, "PGPORT": str(server.port)}
+    bind = contract.env["ATLAS_BIND"]
+    assert bind.endswith(f":{contract.container_port}"), f"ATLAS_BIND {bind} is not the container port"
+    return {**contract.env, "ATLAS_BIND": f"127.0.0.1:{port}", "PGHOST": server.host, "PGPORT": str(server.port)}
 
 
 class _Plain:

@@ -48,6 +48,6 @@ def test_the_example_lines_have_only_documented_fields():
     for line in lines:
         assert set(line) <= set(fields), set(line) - set(fields)
         assert {f for f, (on, _) in fields.items() if on == "every line"} <= set(line)
-    assert {line["logger"] for line in lines} >= {"atlas.access", "atlas.errors", "gunicorn.error"}
+    assert {line["logger"] for line in lines} >= {"atlas.access", "atlas.errors", "_granian"}
     # The cross-service request: one id on a projects line and a users line.
     assert len({line["pid"] for line in lines if line.get("request_id") == "checkout-7f3a"}) == 2

@@ -236,10 +236,10 @@ def test_undocumented_flags_are_refused():
 
 @pytest.mark.slow
 def test_dev_loop_reloads_synced_code_on_hup_and_stops_on_term(tilt_up, tmp_path):
-    """The users container's command from the Tiltfile, run here with gunicorn as in the image.
+    """The users container's command from the Tiltfile, run here as in the image (python -m users serve).
 
     LIVE_DIR is moved into tmp_path; everything else (seeding, PYTHONPATH, the restart loop, the
-    chart's own gunicorn command) is exactly what the pod runs.
+    chart's own serve command) is exactly what the pod runs.
     """
     run = tilt_up("users-only")
     (deployment,) = [o for o in run.deployed if o["kind"] == "Deployment"]
@@ -248,9 +248,7 @@ def test_dev_loop_reloads_synced_code_on_hup_and_stops_on_term(tilt_up, tmp_path
     command = [part.replace("/tmp/live", str(live)) for part in container["command"]]
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PG", "ATLAS_", "GUNICORN_", "PYTHONPATH"))}
-    env.update(
-        GUNICORN_BIND=f"127.0.0.1:{port}", GUNICORN_WORKERS="1", PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "metrics")
-    )
+    env.update(ATLAS_BIND=f"127.0.0.1:{port}", ATLAS_WORKERS="1", PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "metrics"))
     log = open(tmp_path / "dev-loop.log", "wb")  # noqa: SIM115 - open for the process's lifetime
     # Signals as the container runtime leaves them: the script's HUP and TERM traps work even under nohup.
     proc = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, preexec_fn=reset_signals)
@@ -269,7 +267,7 @@ def test_dev_loop_reloads_synced_code_on_hup_and_stops_on_term(tilt_up, tmp_path
         probes.write_text(probes.read_text().replace('jsonify(status="alive")', 'jsonify(status="edited")'))
         started = time.monotonic()
         os.kill(proc.pid, signal.SIGHUP)  # Tilt's run('kill -HUP 1'); the script is PID 1 in the pod
-        # A hang guard, not a speed bound (the figure is printed): gunicorn's HUP restarts every worker, which
+        # A hang guard, not a speed bound (the figure is printed): the loop restarts the whole server, which
         # takes seconds alone and much longer on a loaded 2-core machine.
         wait_until(lambda: livez() == {"status": "edited"}, timeout=90)
         restart_seconds = time.monotonic() - started

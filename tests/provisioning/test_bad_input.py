@@ -33,6 +33,11 @@ CASES = {
         {"atlas_service_env": {"replicaCount": 2}},
         "atlas_service_env: renamed to atlas_env_service_defaults",
     ),
+    "removed per-service setting": (
+        _svc("users", config={"timeout": 30}),
+        "atlas_service_overrides.users.config.timeout: removed: granian, the services' server, has no silent-worker"
+        " timeout",
+    ),
     "unknown service in overrides": (
         {"atlas_service_overrides": {"billing": {"replicaCount": 1}}},
         "atlas_service_overrides.billing: unknown service; known services: projects, users",

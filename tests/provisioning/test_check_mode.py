@@ -49,9 +49,9 @@ def test_render_check_diff_shows_the_new_value_and_writes_nothing(tmp_path):
     assert run.rc == 0, run.failure_messages()
     assert _snapshot(tmp_path / "build") == before, "check mode changed a file"
     assert "threads: 8" in _diff_after(run, "Write the chart values")
-    # ...and the manifests the new value makes (the ConfigMap's GUNICORN_THREADS), not an empty file.
+    # ...and the manifests the new value makes (the ConfigMap's ATLAS_THREADS), not an empty file.
     manifests = _diff_after(run, "Write the manifests")
-    assert "GUNICORN_THREADS: '8'" in manifests or 'GUNICORN_THREADS: "8"' in manifests, manifests[:500]
+    assert "ATLAS_THREADS: '8'" in manifests or 'ATLAS_THREADS: "8"' in manifests, manifests[:500]
     assert run.changed() == 2  # values.yaml and manifests.yaml would change
 
 

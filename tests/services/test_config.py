@@ -17,34 +17,33 @@ def test_defaults():
     settings = Settings.from_env({})
     assert (settings.pool_size, settings.connect_timeout, settings.statement_timeout_ms) == (4, 3, 5000)
     assert (settings.max_body_bytes, settings.log_level, settings.db_wait_seconds) == (65536, "INFO", 120)
-    assert (settings.bind, settings.workers, settings.threads, settings.timeout, settings.graceful_timeout) == (
-        "0.0.0.0:8080", 2, 4, 30, 20,
-    )  # fmt: skip
+    assert (settings.bind, settings.workers, settings.threads, settings.graceful_timeout) == ("0.0.0.0:8080", 2, 4, 20)
+    assert (settings.worker_lifetime, settings.worker_max_rss, settings.access_log) == (None, None, "all")
     assert settings.metrics_dir == "/tmp/atlas-metrics"
     users = UsersServiceSettings.from_env({})
     assert (users.url, users.timeout, users.retries) == (None, 2.0, 2)
 
 
 def test_the_environment_is_read_only_from_the_mapping_given(monkeypatch):
-    monkeypatch.setenv("GUNICORN_WORKERS", "7")
+    monkeypatch.setenv("ATLAS_WORKERS", "7")
     assert Settings.from_env({}).workers == 2
     assert Settings.from_env().workers == 7  # default: os.environ
-    assert Settings.from_env({"GUNICORN_WORKERS": ""}).workers == 2  # empty or blank: unset
-    assert Settings.from_env({"GUNICORN_WORKERS": "  "}).workers == 2
+    assert Settings.from_env({"ATLAS_WORKERS": ""}).workers == 2  # empty or blank: unset
+    assert Settings.from_env({"ATLAS_WORKERS": "  "}).workers == 2
     assert Settings.from_env({"gunicorn_workers": "9"}).workers == 2  # names match exactly
 
 
 def test_pool_size_follows_threads_unless_set():
-    assert Settings.from_env({"GUNICORN_THREADS": "8"}).pool_size == 8
-    assert Settings.from_env({"GUNICORN_THREADS": "8", "ATLAS_DB_POOL_SIZE": "12"}).pool_size == 12
-    assert Settings.from_env({"GUNICORN_THREADS": "8", "ATLAS_DB_POOL_SIZE": "8"}).pool_size == 8
+    assert Settings.from_env({"ATLAS_THREADS": "8"}).pool_size == 8
+    assert Settings.from_env({"ATLAS_THREADS": "8", "ATLAS_DB_POOL_SIZE": "12"}).pool_size == 12
+    assert Settings.from_env({"ATLAS_THREADS": "8", "ATLAS_DB_POOL_SIZE": "8"}).pool_size == 8
 
 
 def test_a_pool_smaller_than_the_threads_is_refused_naming_both_and_why():
     with pytest.raises(ConfigError) as raised:
-        Settings.from_env({"GUNICORN_THREADS": "8", "ATLAS_DB_POOL_SIZE": "3"})
+        Settings.from_env({"ATLAS_THREADS": "8", "ATLAS_DB_POOL_SIZE": "3"})
     message = str(raised.value)
-    assert message.startswith("invalid configuration: ATLAS_DB_POOL_SIZE (3) must be at least GUNICORN_THREADS (8)")
+    assert message.startswith("invalid configuration: ATLAS_DB_POOL_SIZE (3) must be at least ATLAS_THREADS (8)")
     assert "threads wait for one and then answer 503" in message
     assert "\n" not in message
 
@@ -64,8 +63,8 @@ def test_a_pool_smaller_than_the_threads_is_refused_naming_both_and_why():
         (Settings, "ATLAS_MAX_BODY_BYTES", "1e3", "ATLAS_MAX_BODY_BYTES must be an integer"),
         (Settings, "ATLAS_DB_WAIT_SECONDS", "3601", "ATLAS_DB_WAIT_SECONDS must be an integer between 0 and 3600"),
         (Settings, "ATLAS_LOG_LEVEL", "LOUD", "ATLAS_LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR, got 'LOUD'"),
-        (Settings, "GUNICORN_BIND", "8080", "GUNICORN_BIND must be HOST:PORT such as 0.0.0.0:8080, got '8080'"),
-        (Settings, "GUNICORN_WORKERS", "many", "GUNICORN_WORKERS must be an integer"),
+        (Settings, "ATLAS_BIND", "8080", "ATLAS_BIND must be HOST:PORT such as 0.0.0.0:8080, got '8080'"),
+        (Settings, "ATLAS_WORKERS", "many", "ATLAS_WORKERS must be an integer"),
         (UsersServiceSettings, "USERS_SERVICE_URL", "users:80", "USERS_SERVICE_URL must be an http(s) base URL"),
         (UsersServiceSettings, "USERS_SERVICE_TIMEOUT", "nan", "USERS_SERVICE_TIMEOUT must be a number between 0.05"),
         (UsersServiceSettings, "USERS_SERVICE_TIMEOUT", "inf", "USERS_SERVICE_TIMEOUT must be a number"),
@@ -81,10 +80,10 @@ def test_bad_values_name_the_variable(loader, variable, value, says):
 
 def test_every_bad_value_is_named_on_one_line():
     with pytest.raises(ConfigError) as raised:
-        Settings.from_env({"GUNICORN_WORKERS": "0", "ATLAS_LOG_LEVEL": "LOUD"})
+        Settings.from_env({"ATLAS_WORKERS": "0", "ATLAS_LOG_LEVEL": "LOUD"})
     assert str(raised.value) == (
         "invalid configuration: ATLAS_LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR, got 'LOUD'; "
-        "GUNICORN_WORKERS must be an integer between 1 and 32, got '0'"
+        "ATLAS_WORKERS must be an integer between 1 and 32, got '0'"
     )
 
 
@@ -144,18 +143,19 @@ def test_each_declared_block_is_read_when_the_app_is_built(service):
     ("service", "variable", "value"),
     [
         ("users", "ATLAS_DB_POOL_SIZE", "x"),
-        ("users", "GUNICORN_TIMEOUT", "0"),
-        ("users", "ATLAS_DB_POOL_SIZE", "1"),  # below GUNICORN_THREADS
+        ("users", "ATLAS_WORKER_LIFETIME", "59"),  # granian checks a lifetime of a minute at least
+        ("users", "ATLAS_ACCESS_LOG", "probes"),
+        ("users", "ATLAS_DB_POOL_SIZE", "1"),  # below ATLAS_THREADS
         ("projects", "USERS_SERVICE_URL", "ftp://u"),
     ],
 )
-def test_gunicorn_refuses_to_start_with_a_bad_setting(service, variable, value):
+def test_serve_refuses_to_start_with_a_bad_setting(service, variable, value):
     server = ServiceProcess(service, env={variable: value}, threads=2).start(wait_path=None)
     try:
         server.proc.wait(timeout=20)
     finally:
         server.stop()
-    assert server.proc.returncode != 0
+    assert server.proc.returncode == 2  # as `migrate`: a usage error, before anything started
     logs = server.logs()
     assert f"invalid configuration: {variable}" in logs
     assert "Traceback" not in logs

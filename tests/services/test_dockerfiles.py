@@ -47,7 +47,7 @@ def test_dockerfile_follows_the_interface(service):
     env = " ".join(arg for op, arg in final if op == "ENV")
     assert f"ATLAS_SERVICE={service}" in env
     cmd = json.loads(next(arg for op, arg in final if op == "CMD"))
-    assert cmd[-1] == 'exec gunicorn --config python:atlas_common.gunicorn_conf "$ATLAS_SERVICE.wsgi:app"'
+    assert cmd[-1] == 'exec python -m "$ATLAS_SERVICE" serve'
 
     # Everything copied exists in the build context (services/).
     for op, arg in steps:

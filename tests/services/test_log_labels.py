@@ -1,6 +1,6 @@
 """The services' real log lines through the Alloy pipeline's label rules: few streams whatever the traffic.
 
-Both services run as production runs them (gunicorn, atlas_common.gunicorn_conf) on their own real
+Both services run as production runs them (python -m <service> serve: granian) on their own real
 PostgreSQL, get real traffic (successes, 4xx, a call across services, a database outage), and their
 output is what the container runtime would hand Alloy. Each line then goes through a model of the
 pipeline in roles/observability/templates/atlas-logs.alloy.j2 (tests/support/alloy_log_pipeline.py,
@@ -73,7 +73,7 @@ def run():
             assert _fresh(projects.url("/api/v1/projects"), headers={"X-Request-ID": OUTAGE_ID}).status_code == 503
             pg.start()
             wait_until(lambda: _fresh(users.url("/readyz")).status_code == 200, timeout=10)
-            assert projects.stop() == 0 and users.stop() == 0  # gunicorn's shutdown lines are part of it
+            assert projects.stop() == 0 and users.stop() == 0  # the server's shutdown lines are part of it
             final = {"users": users.logs(), "projects": projects.logs()}
         with open(pg.logfile, encoding="utf-8", errors="replace") as fh:
             postgres = fh.read()
@@ -89,7 +89,7 @@ def test_every_line_the_services_write_is_one_json_object(run):
         lines = _lines(output)
         assert len(lines) > 8 * ROUNDS, service
         for line in lines:
-            entry = json.loads(line)  # raises on anything else: a traceback, a print, gunicorn's own format
+            entry = json.loads(line)  # raises on anything else: a traceback, a print, the server's own format
             assert isinstance(entry, dict), line
         entries = [json.loads(line) for line in lines]
         assert {"info", "warning"} <= {e["level"] for e in entries}, service  # the outage logged warnings
@@ -97,8 +97,8 @@ def test_every_line_the_services_write_is_one_json_object(run):
         outage = {e["logger"]: e for e in entries if e.get("request_id") == OUTAGE_ID}
         assert "database unavailable" in outage["atlas.errors"]["message"], service
         assert outage["atlas.access"]["status"] == 503
-        # Lines logged outside any request (gunicorn starting and stopping) have none.
-        assert not any("request_id" in e for e in entries if e["logger"] == "gunicorn.error")
+        # Lines logged outside any request (the server starting and stopping) have none.
+        assert not any("request_id" in e for e in entries if e["logger"].startswith("_granian"))
 
 
 # -- the release's pods, as the chart renders them ------------------------------------------------
@@ -231,7 +231,7 @@ def test_a_line_keeps_everything_it_said(pipeline, run):
     level, logger and pod are structured metadata (queryable without parsing)."""
     targets = _targets(0)
     target = _service_target(pipeline, targets, "users")
-    line = next(line for line in _lines(run["final"]["users"]) if '"status": 404' in line)
+    line = next(line for line in _lines(run["final"]["users"]) if '"status":404' in line)
     entry = pipeline.entry(target, line)
     assert set(entry.structured_metadata) == {"level", "logger", "pod"}
     assert entry.structured_metadata["pod"] == target["__meta_kubernetes_pod_name"]

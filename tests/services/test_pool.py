@@ -20,7 +20,7 @@ def make_pool(database, monkeypatch):
 
     def make(**env: str) -> Pool:
         # A pool smaller than the threads is refused (atlas_common.config): one thread per connection here.
-        env.setdefault("GUNICORN_THREADS", env.get("ATLAS_DB_POOL_SIZE", "4"))
+        env.setdefault("ATLAS_THREADS", env.get("ATLAS_DB_POOL_SIZE", "4"))
         pools.append(Pool(Settings.from_env(env), application_name="pool-test"))
         return pools[-1]
 

@@ -30,7 +30,7 @@ directories, its /etc/passwd and /etc/group naming uid 70 ``postgres``, its ENV 
 image's en_US.utf8 is C.UTF-8 under musl, and glibc here lacks the locale) and its STOPSIGNAL (SIGINT).
 
 Only what cannot be true outside a cluster is rewritten: PGHOST/PGPORT (the database's loopback port), the
-listen addresses (free loopback ports, after checking they match the container ports: GUNICORN_BIND, and
+listen addresses (free loopback ports, after checking they match the container ports: ATLAS_BIND, and
 PostgreSQL's listen_addresses/port as arguments), the `helm test` URL, the port in the database's exec
 probes, and, because every client reaches the database over loopback, the loopback lines of its pg_hba.conf
 (see pg_entrypoint.py). Probes are polled more often than their periodSeconds, within the same budget.
@@ -735,10 +735,10 @@ def _run_sandboxed(
 
 
 def _bind_env(contract: ServiceContract, port: int) -> dict[str, str]:
-    bind = contract.env.get("GUNICORN_BIND", "")
+    bind = contract.env.get("ATLAS_BIND", "")
     if not bind.endswith(f":{contract.container_port}"):
-        raise ContractError(f"GUNICORN_BIND {bind!r} does not listen on the container port {contract.container_port}")
-    return {**contract.env, "GUNICORN_BIND": f"127.0.0.1:{port}"}
+        raise ContractError(f"ATLAS_BIND {bind!r} does not listen on the container port {contract.container_port}")
+    return {**contract.env, "ATLAS_BIND": f"127.0.0.1:{port}"}
 
 
 def _smoke_argv(contract: ServiceContract, base_url: str) -> list[str]:

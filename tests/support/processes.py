@@ -1,4 +1,4 @@
-"""Run an Atlas service the way production does (gunicorn + atlas_common.gunicorn_conf) on a loopback port.
+"""Run an Atlas service the way production does (``python -m <service> serve``: granian) on a loopback port.
 
 Used by the service tests, the benchmarks, the fault drills and the chart contract test:
 
@@ -24,17 +24,28 @@ from .net import free_port
 from .postgres import wait_until
 
 # Settings that must come from the caller only, never leak in from the developer's shell.
-_OWN_PREFIXES = ("PG", "ATLAS_", "GUNICORN_", "USERS_SERVICE_", "PROMETHEUS_MULTIPROC_DIR")
+_OWN_PREFIXES = ("PG", "ATLAS_", "GUNICORN_", "GRANIAN_", "USERS_SERVICE_", "PROMETHEUS_MULTIPROC_DIR")
+
+_REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+# How each server is started on the same settings (ATLAS_*): granian is what the image runs; gunicorn gthread
+# is what `make bench` compares it with (evidence/gunicorn_conf.py). {app}: a WSGI target, module:attribute.
+SERVERS = {
+    "granian": [sys.executable, "-m", "atlas_common.server", "{app}"],
+    "gunicorn": [sys.executable, "-m", "gunicorn", "--config", "python:evidence.gunicorn_conf", "{app}"],
+}
 
 
 @dataclass
 class ServiceProcess:
     service: str  # "users" or "projects"
-    env: dict[str, str] = field(default_factory=dict)  # PG* and any ATLAS_*/GUNICORN_*/USERS_SERVICE_* settings
+    env: dict[str, str] = field(default_factory=dict)  # PG* and any ATLAS_*/USERS_SERVICE_* settings
     workers: int = 1
     threads: int = 2
     port: int = field(default_factory=free_port)
     host: str = "127.0.0.1"
+    server: str | None = None  # None: the service's own command, `python -m <service> serve`; else a SERVERS key
+    app: str | None = None  # the WSGI target for `server` (default <service>.wsgi:app)
 
     def __post_init__(self) -> None:
         self.workdir = tempfile.mkdtemp(prefix=f"atlas-{self.service}-")
@@ -44,24 +55,23 @@ class ServiceProcess:
 
     # -- lifecycle -------------------------------------------------------------------------------
     def start(self, wait_path: str | None = "/livez", timeout: float = 15.0) -> ServiceProcess:
-        """Start gunicorn; unless wait_path is None, wait until that path answers 200."""
+        """Start the server; unless wait_path is None, wait until that path answers 200."""
         env = {k: v for k, v in os.environ.items() if not k.startswith(_OWN_PREFIXES)}
         env.update(
-            GUNICORN_BIND=f"{self.host}:{self.port}",
-            GUNICORN_WORKERS=str(self.workers),
-            GUNICORN_THREADS=str(self.threads),
-            GUNICORN_GRACEFUL_TIMEOUT="5",
+            ATLAS_BIND=f"{self.host}:{self.port}",
+            ATLAS_WORKERS=str(self.workers),
+            ATLAS_THREADS=str(self.threads),
+            ATLAS_GRACEFUL_TIMEOUT="5",
             PROMETHEUS_MULTIPROC_DIR=os.path.join(self.workdir, "metrics"),
         )
         env.update(self.env)
-        cmd = [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "--config",
-            "python:atlas_common.gunicorn_conf",
-            f"{self.service}.wsgi:app",
-        ]
+        if self.server is None:
+            cmd = [sys.executable, "-m", self.service, "serve"]
+        else:
+            app = self.app or f"{self.service}.wsgi:app"
+            cmd = [part.format(app=app) for part in SERVERS[self.server]]
+            # evidence.gunicorn_conf and the bench's own apps live in the checkout, not in the venv.
+            env["PYTHONPATH"] = os.pathsep.join(filter(None, [_REPO, env.get("PYTHONPATH")]))
         self._log = open(self.log_path, "ab")  # noqa: SIM115 - open for the process's lifetime
         self.started_at = time.monotonic()
         self.proc = subprocess.Popen(cmd, env=env, stdout=self._log, stderr=subprocess.STDOUT, cwd=self.workdir)
@@ -70,7 +80,7 @@ class ServiceProcess:
         return self
 
     def wait_for(self, path: str, status: int = 200, timeout: float = 15.0) -> float:
-        """Wait until ``path`` answers ``status``; return seconds since start(). Fails fast if gunicorn died."""
+        """Wait until ``path`` answers ``status``; return seconds since start(). Fails fast if the server died."""
 
         def answered() -> bool:
             if self.proc.poll() is not None:
@@ -142,7 +152,7 @@ class ServiceProcess:
         raise RuntimeError(f"no VmRSS for pid {pid}")
 
     def cpu_seconds(self) -> float:
-        """CPU time (user + system) the master and its live workers have used so far: unlike wall
+        """CPU time (user + system) the main process and its live workers have used so far: unlike wall
         time, it does not grow when other processes crowd the machine."""
         ticks = os.sysconf("SC_CLK_TCK")
         total = 0

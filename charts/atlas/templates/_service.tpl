@@ -14,7 +14,7 @@ PGPORT: {{ include "atlas.db.port" . | quote }}
 PGDATABASE: {{ include "atlas.db.database" . | quote }}
 PGUSER: {{ include "atlas.db.user" . | quote }}
 {{- include "atlas.settings.env" . }}
-GUNICORN_BIND: {{ printf "0.0.0.0:%s" (include "atlas.containerPort" .) | quote }}
+ATLAS_BIND: {{ printf "0.0.0.0:%s" (include "atlas.containerPort" .) | quote }}
 {{- if eq .name "projects" }}
 {{- /* Unset USERS_SERVICE_URL switches the owner check off, which is right when users is not deployed. */}}
 {{- if .root.Values.users.enabled }}

@@ -14,13 +14,19 @@ A key that is null (or left out) is left out here too, so that the service appli
 {{- if has .name (list "projects" "users") }}
 {{- $v := .svc.config }}
 ATLAS_LOG_LEVEL: {{ $v.logLevel | quote }}
+ATLAS_ACCESS_LOG: {{ $v.accessLog | quote }}
 {{- if not (kindIs "invalid" $v.poolSize) }}
 ATLAS_DB_POOL_SIZE: {{ $v.poolSize | int64 | quote }}
 {{- end }}
-GUNICORN_WORKERS: {{ $v.workers | int64 | quote }}
-GUNICORN_THREADS: {{ $v.threads | int64 | quote }}
-GUNICORN_TIMEOUT: {{ $v.timeout | int64 | quote }}
-GUNICORN_GRACEFUL_TIMEOUT: {{ $v.gracefulTimeout | int64 | quote }}
+ATLAS_WORKERS: {{ $v.workers | int64 | quote }}
+ATLAS_THREADS: {{ $v.threads | int64 | quote }}
+ATLAS_GRACEFUL_TIMEOUT: {{ $v.gracefulTimeout | int64 | quote }}
+{{- if not (kindIs "invalid" $v.workerLifetime) }}
+ATLAS_WORKER_LIFETIME: {{ $v.workerLifetime | int64 | quote }}
+{{- end }}
+{{- if not (kindIs "invalid" $v.workerMaxRss) }}
+ATLAS_WORKER_MAX_RSS: {{ $v.workerMaxRss | int64 | quote }}
+{{- end }}
 ATLAS_DB_CONNECT_TIMEOUT: {{ $v.dbConnectTimeout | int64 | quote }}
 ATLAS_DB_WAIT_SECONDS: {{ $v.dbWaitSeconds | int64 | quote }}
 ATLAS_DB_STATEMENT_TIMEOUT_MS: {{ $v.dbStatementTimeoutMs | int64 | quote }}
@@ -38,7 +44,7 @@ USERS_SERVICE_RETRIES: {{ $v.retries | int64 | quote }}
 {{- if has .name (list "projects" "users") }}
 {{- $v := .svc.config }}
 {{- if and (not (kindIs "invalid" $v.poolSize)) (lt (int64 $v.poolSize) (int64 $v.threads)) }}
-{{- printf "%s.config.poolSize (%d) must be at least %s.config.threads (%d): each gunicorn thread holds a connection while it serves a request, so with fewer connections than threads, threads wait for one and then answer 503; leave %s.config.poolSize unset (null) to follow %s.config.threads\n" .name (int64 $v.poolSize) .name (int64 $v.threads) .name .name }}
+{{- printf "%s.config.poolSize (%d) must be at least %s.config.threads (%d): each thread holds a connection while it serves a request, so with fewer connections than threads, threads wait for one and then answer 503; leave %s.config.poolSize unset (null) to follow %s.config.threads\n" .name (int64 $v.poolSize) .name (int64 $v.threads) .name .name }}
 {{- end }}
 {{- end }}
 {{- end -}}

@@ -34,6 +34,13 @@ _COMPUTED = {
     "externalDatabase.existingSecret": "the playbooks create the Secret: name it with atlas_db_secret_name",
 }
 
+# Per-service keys that no longer exist: the old key stops the run saying why (README, "Renamed settings"),
+# instead of a "did you mean" that would point at an unrelated key.
+_REMOVED = {
+    "config.timeout": "removed: granian, the services' server, has no silent-worker timeout; the liveness probe"
+    " (/livez) restarts a pod whose workers stop answering (README, 'Renamed settings')",
+}
+
 
 def _merge(target: dict, layer: dict, name: str, origins: dict, prefix: str) -> None:
     """Deep-merge ``layer`` into ``target`` (dicts merge, anything else replaces), recording origins."""
@@ -62,6 +69,15 @@ def _get(doc: dict, path: str, default: Any = None) -> Any:
         if not isinstance(doc, dict) or part not in doc:
             return default
         doc = doc[part]
+    return doc
+
+
+def _without(doc: dict, path: str) -> dict:
+    """A copy of ``doc`` without the key at ``path``."""
+    doc = copy.deepcopy(doc)
+    *parents, leaf = path.split(".")
+    parent = _get(doc, ".".join(parents)) if parents else doc
+    parent.pop(leaf, None)
     return doc
 
 
@@ -140,6 +156,10 @@ def chart_values(settings: dict) -> dict:
                 if _get(content, path) is not None:
                     where = _where(f"{name}.{path}", {f"{name}.{path}": layer})
                     problems.append(f"{where}: set by the playbooks ({why})")
+            for path, why in _REMOVED.items():
+                if _get(content, path) is not None:
+                    problems.append(f"{_where(f'{name}.{path}', {f'{name}.{path}': layer})}: {why}")
+                    content = _without(content, path)  # said once: not again as an unknown key
             _merge(block, content, layer, origins, f"{name}.")
         values[name] = block
         _set(block, "enabled", name in settings["enabled"])

@@ -15,7 +15,7 @@ from flask import Flask, Response, g, request
 from . import errors, metrics, openapi, request_id
 from .config import Settings
 from .db import Pool
-from .logging import dict_config, log_request
+from .logging import PROBE_PATHS, dict_config, log_request
 from .probes import probes
 from .routing import Api, IdConverter
 from .schema import Schema
@@ -48,7 +48,7 @@ def create_app(name: str, version: str, apis: list[Api], env: Mapping[str, str] 
     app.url_map.converters["id"] = IdConverter
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False
-    # The pool opens no connection here: gunicorn may build the app in its master (preload) and fork.
+    # The pool opens no connection here: `serve` builds the app in its main process and forks the workers.
     pool = Pool(settings, application_name=name, observer=metrics.pool_observer(name))
     # The service's package holds its migrations: the schema it checks and restores is the one it ships.
     app.extensions["atlas"] = Atlas(name, version, settings, pool, Schema(name, settings), apis)
@@ -63,6 +63,8 @@ def create_app(name: str, version: str, apis: list[Api], env: Mapping[str, str] 
         g.started = time.perf_counter()
         request_id.assign()
 
+    log_probes = settings.access_log == "all"
+
     @app.after_request
     def _finish(response: Response) -> Response:
         seconds = time.perf_counter() - g.started
@@ -70,14 +72,15 @@ def create_app(name: str, version: str, apis: list[Api], env: Mapping[str, str] 
         # The url rule, not the path: /api/v1/users/<int:user_id> is one series, not one per user.
         endpoint = request.url_rule.rule if request.url_rule is not None else "unmatched"
         metrics.observe_request(name, request.method, endpoint, response.status_code, seconds)
-        log_request(request.method, request.path, response.status_code, round(seconds * 1000, 2), g.request_id)
+        if log_probes or request.path not in PROBE_PATHS:
+            log_request(request.method, request.path, response.status_code, round(seconds * 1000, 2), g.request_id)
         return response
 
     return app
 
 
 def _configure_logging(level: str) -> None:
-    # Under gunicorn, gunicorn_conf has installed the JSON handler already; standalone, do it here.
+    # Under `serve`, the server has installed the JSON handler already; standalone, do it here.
     if not logging.getLogger().handlers:
         logging.config.dictConfig(dict_config(level))
     logging.getLogger("atlas").setLevel(level)

@@ -1,4 +1,4 @@
-"""The command line every service shares: ``python -m <service> migrate``."""
+"""The command line every service shares: ``python -m <service> migrate`` and ``python -m <service> serve``."""
 
 from __future__ import annotations
 
@@ -35,7 +35,11 @@ def main(package: str, argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog=f"python -m {package}", description=f"{package} service commands")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("migrate", help="apply the pending SQL migrations to the database the PG* variables name")
-    parser.parse_args(argv)
+    commands.add_parser("serve", help="serve the API on ATLAS_BIND until SIGTERM (granian, settings from ATLAS_*)")
+    if parser.parse_args(argv).command == "serve":
+        from .server import serve  # only here: migrate needs no HTTP server
+
+        return serve(f"{package}.wsgi:app")
 
     try:
         settings = Settings.from_env()

@@ -29,7 +29,7 @@ from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDic
 
 
 class ConfigError(RuntimeError):
-    """An environment variable holds an invalid value. RuntimeError: gunicorn prints it without a traceback."""
+    """An environment variable holds an invalid value. One line, printed without a traceback."""
 
     def __init__(self, message: str) -> None:
         super().__init__(f"invalid configuration: {message}")
@@ -252,24 +252,35 @@ def _base_url(value: Any) -> str | None:
     return value.strip().rstrip("/")
 
 
+def _lower(value: Any) -> Any:
+    return value.strip().lower() if isinstance(value, str) else value
+
+
 LogLevel = Annotated[Literal["DEBUG", "INFO", "WARNING", "ERROR"], BeforeValidator(_upper)]
+AccessLog = Annotated[Literal["all", "no-probes"], BeforeValidator(_lower)]
 HostPort = Annotated[str, BeforeValidator(_host_port)]
 BaseUrl = Annotated[str | None, BeforeValidator(_base_url)]
 
 # -- the `config` block every service has --------------------------------------------------------
 
 POOL_BELOW_THREADS = (
-    "each gunicorn thread holds a connection while it serves a request, so with fewer connections than "
+    "each thread holds a connection while it serves a request, so with fewer connections than "
     "threads, threads wait for one and then answer 503"
 )
 
 
 class Settings(SettingsBlock):
-    """What the shared app factory, the pool, `migrate` and gunicorn read: chart block ``config``."""
+    """What the shared app factory, the pool, `migrate` and the server read: chart block ``config``."""
 
     chart_block: ClassVar[str] = "config"
 
     log_level: LogLevel = setting("INFO", env="ATLAS_LOG_LEVEL", chart="logLevel", doc="log level (case-insensitive)")
+    access_log: AccessLog = setting(
+        "all",
+        env="ATLAS_ACCESS_LOG",
+        chart="accessLog",
+        doc="one line per request: all, or no-probes (not for /livez, /readyz, /metrics)",
+    )
     pool_size: int | None = setting(
         None,
         env="ATLAS_DB_POOL_SIZE",
@@ -280,23 +291,36 @@ class Settings(SettingsBlock):
         follows="threads",
         because=POOL_BELOW_THREADS,
     )
-    workers: int = setting(2, env="GUNICORN_WORKERS", chart="workers", doc="gunicorn worker processes", ge=1, le=32)
-    threads: int = setting(4, env="GUNICORN_THREADS", chart="threads", doc="threads per worker (gthread)", ge=1, le=64)
-    timeout: int = setting(
-        30,
-        env="GUNICORN_TIMEOUT",
-        chart="timeout",
-        doc="seconds a worker may stay silent before it is restarted",
-        ge=1,
-        le=3600,
+    workers: int = setting(2, env="ATLAS_WORKERS", chart="workers", doc="worker processes", ge=1, le=32)
+    threads: int = setting(
+        4, env="ATLAS_THREADS", chart="threads", doc="requests served at once per worker (threads)", ge=1, le=64
     )
+    # granian's own bounds for its kill timeout (1 to 1800); it has no "kill at once".
     graceful_timeout: int = setting(
         20,
-        env="GUNICORN_GRACEFUL_TIMEOUT",
+        env="ATLAS_GRACEFUL_TIMEOUT",
         chart="gracefulTimeout",
         doc="seconds to finish in-flight requests after SIGTERM",
-        ge=0,
-        le=3600,
+        ge=1,
+        le=1800,
+    )
+    # Recycling: a leak (a library's cache, fragmentation) is cured by a fresh worker, started before the
+    # old one stops. granian checks a lifetime at least a minute long, and memory every 30 s.
+    worker_lifetime: int | None = setting(
+        None,
+        env="ATLAS_WORKER_LIFETIME",
+        chart="workerLifetime",
+        doc="seconds after which a worker is replaced (a new one first); unset: never",
+        ge=60,
+        le=31_536_000,
+    )
+    worker_max_rss: int | None = setting(
+        None,
+        env="ATLAS_WORKER_MAX_RSS",
+        chart="workerMaxRss",
+        doc="resident MiB past which a worker is replaced (a new one first); unset: never",
+        ge=1,
+        le=65536,
     )
     connect_timeout: int = setting(
         3,
@@ -334,7 +358,7 @@ class Settings(SettingsBlock):
     )
     bind: HostPort = setting(
         "0.0.0.0:8080",
-        env="GUNICORN_BIND",
+        env="ATLAS_BIND",
         env_only="the chart sets it to 0.0.0.0 and the container port",
         allowed="HOST:PORT such as 0.0.0.0:8080",
         doc="listen address",

@@ -1,14 +1,19 @@
-"""Prometheus metrics shared by all gunicorn workers (prometheus_client multiprocess mode).
+"""Prometheus metrics shared by all workers of a server (prometheus_client multiprocess mode).
 
 Each worker writes its samples to files in PROMETHEUS_MULTIPROC_DIR; a scrape of /metrics, served by
 any one worker, adds them all up. prometheus_client picks its storage when it is first imported, so
 the directory must be set and exist before that import.
+
+A worker that is gone (killed, recycled) must leave the live gauges: the scrape itself drops the files
+of processes that no longer run, so no server hook is needed (granian has none for a worker's exit).
 """
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
+import re
 
 from .config import Settings
 
@@ -34,7 +39,7 @@ LATENCY = Histogram(
     ["service", "method", "endpoint", "status"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
 )
-# livesum: the sum over the workers that are alive now (dead workers are marked by gunicorn_conf).
+# livesum: the sum over the workers that are alive now (render() forgets the dead ones).
 POOL_SIZE = Gauge("atlas_db_pool_size", "Configured database connections", ["service"], multiprocess_mode="livesum")
 POOL_CONNECTIONS = Gauge(
     "atlas_db_pool_connections", "Open database connections by state", ["service", "state"], multiprocess_mode="livesum"
@@ -70,16 +75,41 @@ def pool_observer(service: str):
 
 
 def render() -> tuple[bytes, str]:
+    forget_dead_workers()
     registry = CollectorRegistry()
     multiprocess.MultiProcessCollector(registry, path=MULTIPROC_DIR)
     return generate_latest(registry), CONTENT_TYPE_LATEST
 
 
 def reset_directory() -> None:
-    """Remove samples left by a previous server (gunicorn master start)."""
+    """Remove samples left by a previous server (at the server's start, before any worker)."""
     for path in glob.glob(os.path.join(MULTIPROC_DIR, "*.db")):
         os.unlink(path)
 
 
-def mark_worker_dead(pid: int) -> None:
-    multiprocess.mark_process_dead(pid, MULTIPROC_DIR)
+# prometheus_client names a live gauge's file gauge_live<mode>_<pid>.db (multiprocess.mark_process_dead).
+_LIVE_GAUGE_FILE = re.compile(r"^gauge_live\w+?_(\d+)\.db$")
+
+
+def forget_dead_workers() -> None:
+    """Drop the live gauges of processes that no longer run; their counters and histograms stay summed."""
+    pids = {int(m[1]) for m in map(_LIVE_GAUGE_FILE.match, os.listdir(MULTIPROC_DIR)) if m}
+    for pid in pids - {os.getpid()}:
+        if not _running(pid):
+            with contextlib.suppress(FileNotFoundError):  # another worker's scrape was first
+                multiprocess.mark_process_dead(pid, MULTIPROC_DIR)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: it runs
+        return True
+    # A zombie (exited, not yet reaped by the server) has stopped serving too.
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, IndexError):
+        return False
