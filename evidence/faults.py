@@ -2,7 +2,7 @@
 
 1. PostgreSQL stopped for OUTAGE seconds, then started again.
 2. The users service stopped (SIGTERM), later frozen (SIGSTOP), while projects is creating projects.
-3. A gunicorn worker killed with SIGKILL.
+3. A server worker killed with SIGKILL.
 
 Each drill prints a table; the process exits 1 when a figure that must be 0 is not (or a drill could
 not recover at all), so `make faults` fails loudly. Every wait and every load loop is bounded.
@@ -121,7 +121,7 @@ def database_outage(stack: Stack, v: Verdicts) -> Table:
     v.info(t, "POST sent after the database is back", by_status(after))
     v.zero(t, "outage responses that are not JSON", sum(1 for o in during if o.status is not None and not o.json))
     v.zero(t, "worker restarts", _restarts(workers_before, users.worker_pids()))
-    v.zero(t, "gunicorn master exits", int(users.proc.poll() is not None))
+    v.zero(t, "server (main process) exits", int(users.proc.poll() is not None))
     v.zero(t, "/livez failures", livez.failures(), f" (of {len(livez.samples)} probes)")
     v.target(t, "database back -> /readyz 200 (s)", recovery, READYZ_TARGET)
     acked = load.acknowledged()
@@ -194,7 +194,7 @@ def users_outage(stack: Stack, v: Verdicts) -> Table:
 
 
 def worker_kill(stack: Stack, v: Verdicts) -> Table:
-    t = _table("Drill 3: one gunicorn worker killed (SIGKILL) under write load (users service)")
+    t = _table("Drill 3: one worker killed (SIGKILL) under write load (users service)")
     users = stack.service("users")
     before = users.worker_pids()
     with WriteLoad(
@@ -216,8 +216,8 @@ def worker_kill(stack: Stack, v: Verdicts) -> Table:
         t, "POST responses from the kill until the replacement", by_status(load.between(killed, killed + (took or 0)))
     )
     v.info(t, "POST responses in all", by_status(load.outcomes))
-    v.must(t, "worker replaced by gunicorn (s)", took if took is not None else "never", took is not None, "yes")
-    v.zero(t, "gunicorn master exits", int(users.proc.poll() is not None))
+    v.must(t, "worker replaced by the server (s)", took if took is not None else "never", took is not None, "yes")
+    v.zero(t, "server (main process) exits", int(users.proc.poll() is not None))
     v.info(t, "workers before -> after", f"{before} -> {after}")
     acked = load.acknowledged()
     lost = lost_writes(stack.database("users"), "users", "email", acked)

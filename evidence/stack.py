@@ -1,6 +1,7 @@
 """The system under test, on loopback: one throwaway PostgreSQL, each service's database migrated
-once (as the release's init container does), and the services under gunicorn with the production
-settings of docs/interfaces.md (2 workers x 4 threads, pool = threads)."""
+once (as the release's init container does), and the services as the image runs them (`python -m
+<service> serve`: granian) with the production settings of docs/interfaces.md (2 workers x 4 threads,
+pool = threads); or, for comparisons, under another server (tests/support/processes.py SERVERS)."""
 
 from __future__ import annotations
 
@@ -51,12 +52,28 @@ class Stack(contextlib.AbstractContextManager):
             self.db_env[service] = env
         return self.db_env[service]
 
-    def service(self, service: str, env: dict[str, str] | None = None, *, wait: bool = True) -> ServiceProcess:
+    def service(
+        self,
+        service: str,
+        env: dict[str, str] | None = None,
+        *,
+        wait: bool = True,
+        server: str | None = None,
+        app: str | None = None,
+    ) -> ServiceProcess:
         """Start ``service`` with the production settings (``env`` adds or overrides); with ``wait``,
-        return once /readyz answers 200."""
-        proc = ServiceProcess(service, env={**self.database(service), **(env or {})}, workers=WORKERS, threads=THREADS)
+        return once /readyz answers 200 (/livez for another ``app``, which may have no database).
+        ``server``/``app``: another server or WSGI app with the same settings (ServiceProcess)."""
+        proc = ServiceProcess(
+            service,
+            env={**self.database(service), **(env or {})},
+            workers=WORKERS,
+            threads=THREADS,
+            server=server,
+            app=app,
+        )
         self._running.append(proc)
-        proc.start(wait_path="/readyz" if wait else None, timeout=START_TIMEOUT)
+        proc.start(wait_path=("/readyz" if app is None else "/livez") if wait else None, timeout=START_TIMEOUT)
         if wait:
             # /readyz is answered by whichever worker booted first; the drills compare worker pids, so
             # wait for all of them.

@@ -1,4 +1,4 @@
-"""Fixtures for the service tests: migrated databases, Flask apps on them, real gunicorn servers."""
+"""Fixtures for the service tests: migrated databases, Flask apps on them, real servers (`python -m <service> serve`)."""
 
 from __future__ import annotations
 

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import threading
 import time
 
+import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
+from evidence.faults import lost_writes
+from evidence.load import WriteLoad, by_status
 from tests.support.postgres import wait_until
 from tests.support.processes import ServiceProcess
 
@@ -107,3 +111,66 @@ def test_sigterm_lets_the_request_in_flight_finish(users_db, postgres_server):
     assert result["r"].status_code == 200
     assert result["r"].json()["items"] == []
     assert exit_code == 0
+
+
+# -- workers dying and being replaced --------------------------------------------------------------
+
+
+def _pool_size_sum(server: ServiceProcess) -> float:
+    text = requests.get(server.url("/metrics"), timeout=5).text
+    return sum(
+        s.value for f in text_string_to_metric_families(text) for s in f.samples if s.name == "atlas_db_pool_size"
+    )
+
+
+def _every_worker_serves(server: ServiceProcess) -> None:
+    # A new connection each time, so that every worker gets some (and reports its pool).
+    for _ in range(20):
+        requests.get(server.url("/db-status"), headers={"Connection": "close"}, timeout=5)
+
+
+@pytest.mark.slow
+def test_a_killed_worker_is_replaced_and_loses_no_acknowledged_write(users_db):
+    """README's promise: a worker killed (OOM killer, a crash in C) loses nothing it acknowledged; the server
+    replaces it, keeps serving, and the metrics stop counting the dead worker's pool."""
+    with ServiceProcess("users", env=users_db, workers=2, threads=4) as server:
+        before = server.worker_pids()
+        with WriteLoad(server.url("/api/v1/users"), _user, threads=4, pause=0.005, max_seconds=60) as load:
+            wait_until(lambda: len(load.acknowledged()) >= 50, timeout=20)
+            os.kill(before[0], signal.SIGKILL)
+            killed = time.monotonic()
+            wait_until(lambda: before[0] not in server.worker_pids() and len(server.worker_pids()) == 2, timeout=30)
+            replaced_after = time.monotonic() - killed
+            acked_at_replacement = len(load.acknowledged())
+            wait_until(lambda: len(load.acknowledged()) >= acked_at_replacement + 50, timeout=20)  # serving on
+        after = server.worker_pids()
+        assert server.proc.poll() is None, "the server survived"
+        wait_until(lambda: (_every_worker_serves(server), _pool_size_sum(server))[1] == 2 * 4, timeout=20)
+        logs = server.logs()
+    print(f"\nworker {before[0]} SIGKILLed, replaced after {replaced_after:.2f}s; workers {before} -> {after}")
+    acked = load.acknowledged()
+    assert lost_writes(users_db, "users", "email", acked) == 0, "an acknowledged user is missing"
+    assert any(o.status == 201 and o.started > killed + replaced_after for o in load.outcomes)
+    # Whatever the dying worker had in flight got no answer or an error: never a 2xx that was not kept.
+    assert {o.status for o in load.outcomes} <= {201, None}, by_status(load.outcomes)
+    assert "Unexpected exit from worker-1" in logs or "Unexpected exit from worker-2" in logs
+
+
+@pytest.mark.slow
+def test_a_worker_over_its_memory_bound_is_replaced_without_failing_a_request(users_db):
+    """workerMaxRss: granian samples the workers' memory every 30 s and replaces one over the bound, a new
+    worker first, then the old one stops gracefully. A bound of 1 MiB makes every worker over it."""
+    env = {**users_db, "ATLAS_WORKER_MAX_RSS": "1"}
+    with ServiceProcess("users", env=env, workers=2, threads=2) as server:
+        before = set(server.worker_pids())
+        with WriteLoad(server.url("/api/v1/users"), _user, threads=2, pause=0.01, max_seconds=90) as load:
+            wait_until(lambda: not before & set(server.worker_pids()), timeout=75)
+            time.sleep(1)
+        logs = server.logs()
+    assert "RSS over threshold, gracefully respawning" in logs
+    assert {o.status for o in load.outcomes} == {201}, by_status(load.outcomes)
+    assert lost_writes(users_db, "users", "email", load.acknowledged()) == 0
+
+
+def _user(n: int) -> dict:
+    return {"email": f"w-{os.getpid()}-{n}@example.test", "name": f"W {n}"}
