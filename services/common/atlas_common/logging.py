@@ -18,9 +18,11 @@ from . import request_id as _request_id
 
 # Attributes every LogRecord has; anything else was passed through `extra=` and is logged as a field.
 _STANDARD = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
-# No line shows them: spare every record the lookups.
+# No line shows them: spare every record the lookups (the logging HOWTO's "Optimization" table names these
+# switches, _srcfile included: no stack walk for the caller's file and line).
 logging.logThreads = False
 logging.logMultiprocessing = False
+logging._srcfile = None
 
 # Paths only machines ask for: kubelet's probes and Prometheus' scrape (ATLAS_ACCESS_LOG=no-probes).
 PROBE_PATHS = frozenset({"/livez", "/readyz", "/metrics"})
