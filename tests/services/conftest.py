@@ -1,4 +1,4 @@
-"""Fixtures for the service tests: migrated databases, Flask apps on them, real servers (`python -m <service> serve`)."""
+"""Fixtures for the service tests: migrated databases, Flask apps on them, real servers (python -m <svc> serve)."""
 
 from __future__ import annotations
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
@@ -106,3 +107,34 @@ def test_owner_check_off_when_url_unset(projects_app_factory):
     response = client.post(BASE, json={"name": "P", "owner_id": 424242})
     assert response.status_code == 201
     assert response.headers["X-Owner-Check"] == "disabled"
+
+
+def test_owner_checks_keep_one_connection_per_thread(projects_app_factory, owner, users_server):
+    # More threads than requests' pool held (10): a pool smaller than the threads closes the extra
+    # connections after each call, and the owner check opens a new TCP connection per request under load.
+    threads, calls = 12, 20
+    app = projects_app_factory(USERS_SERVICE_URL=users_server.base_url, ATLAS_THREADS=str(threads))
+    users = app.extensions["projects.users"]
+
+    def create(n: int) -> list[int]:
+        client = app.test_client()
+        return [
+            client.post(BASE, json={"name": f"P{n}-{i}", "owner_id": owner["id"]}).status_code for i in range(calls)
+        ]
+
+    with ThreadPoolExecutor(threads) as pool:
+        statuses = [status for batch in pool.map(create, range(threads)) for status in batch]
+    assert statuses == [201] * (threads * calls)
+    assert users.session.num_requests == threads * calls
+    assert users.session.num_connections <= threads  # kept alive and reused, whichever thread calls
+
+
+def test_owner_check_goes_straight_to_the_users_service(projects, owner, monkeypatch):
+    # Proxy variables of the environment are not read (nor honoured): a call inside the cluster goes to
+    # USERS_SERVICE_URL itself. Nothing listens on port 9.
+    for name in ("HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.setenv(name, "http://127.0.0.1:9")
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    response = projects.post(BASE, json={"name": "P", "owner_id": owner["id"]})
+    assert response.status_code == 201, response.json
