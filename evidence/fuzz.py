@@ -1,16 +1,18 @@
 """`make fuzz`: bad input, measured.
 
-1. schemathesis (its own virtualenv, .venv-fuzz) against each running service's /openapi.json, a bounded
-   number of examples per operation: every response must be below 500 and match the documented API
-   (status code, content type, body schema).
-2. One table of the bad-input cases the test suites hold, for the chart, the playbooks and the API,
-   counted from pytest's own collection (so the figures follow the tests, nothing is hard-coded).
+1. schemathesis (its own virtualenv, .venv-fuzz) against each running service's /openapi.json with every check
+   it has (`--checks all`), a bounded number of examples per operation; the verdict is read from its exit status
+   and from its NDJSON event stream, which also says which cases it generated as invalid input.
+2. One table of the bad-input cases of every layer: the test suites', counted from pytest's own collection (so
+   the figures follow the tests, nothing is hard-coded), and the invalid-input cases schemathesis sent.
 
-Exit status 1 when any response was a 5xx or broke the documented API.
+Exit status 1 when schemathesis failed a check (a 5xx, a response off the documented API, valid input refused,
+invalid input accepted, ...), exited non-zero, reported an error, or ran no test case for a service.
 """
 
 from __future__ import annotations
 
+import base64
 import glob
 import json
 import os
@@ -18,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from evidence import report
@@ -30,9 +33,7 @@ SCHEMATHESIS = os.path.join(REPO, ".venv-fuzz", "bin", "schemathesis")
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "25"))
 SEED = int(os.environ.get("FUZZ_SEED", "1"))  # fixed by default so a failure reproduces; vary it to explore
 TIME_LIMIT = 600  # seconds per service: the bound if max-examples ever is not
-# The checks that mean "the response broke the documented API"; not_a_server_error counts 5xx.
-CONFORMANCE = ("status_code_conformance", "content_type_conformance", "response_schema_conformance")
-CHECKS = ("not_a_server_error", *CONFORMANCE)
+EXAMPLES_SHOWN = 5  # failing requests quoted per service in the report
 
 # Bad-input cases per layer: (layer, test path, pytest -k expression). The expressions match the test
 # names that feed a layer wrong input and expect a refusal; they are printed beside the counts.
@@ -51,59 +52,131 @@ BAD_INPUT_TESTS = [
 @dataclass
 class FuzzResult:
     service: str
-    exit_code: int
+    exit_code: int | None  # None: stopped at TIME_LIMIT
+    finished: bool = False  # the stream reached EngineFinished (a cut-short run reports too little)
     cases: int = 0
+    invalid: int = 0  # cases generated as invalid input (generation mode "negative")
     server_errors: int = 0
-    broken: Counter = field(default_factory=Counter)  # check name -> responses that failed it
+    failing_cases: int = 0  # cases that failed at least one check
+    failed: Counter = field(default_factory=Counter)  # check name -> cases that failed it
+    answers: Counter = field(default_factory=Counter)  # "<status> <error code>" of the failing cases
+    checks: set[str] = field(default_factory=set)  # the checks that ran
+    crashed: Counter = field(default_factory=Counter)  # check name -> cases it could not judge (an error in it)
+    errors: list[str] = field(default_factory=list)  # schemathesis' own errors: the run proves less than it says
     examples: list[str] = field(default_factory=list)  # a few failing requests, for the report
 
+    def verdict(self) -> list[str]:
+        """Why this run fails, in words; empty when it passes."""
+        reasons = []
+        if self.exit_code is None:
+            reasons.append(f"schemathesis did not finish within {TIME_LIMIT}s")
+        elif self.exit_code != 0:
+            reasons.append(f"schemathesis exited {self.exit_code}")
+        if not self.finished:
+            reasons.append("its event stream stops before the run's end")
+        if self.cases == 0:
+            reasons.append("no test case ran")
+        reasons += [f"{n} case(s) failed {check}" for check, n in sorted(self.failed.items())]
+        reasons += [f"check {check} crashed on {n} case(s)" for check, n in sorted(self.crashed.items())]
+        reasons += self.errors[:EXAMPLES_SHOWN]
+        if len(self.errors) > EXAMPLES_SHOWN:
+            reasons.append(f"{len(self.errors) - EXAMPLES_SHOWN} more errors")
+        return reasons
 
-def _read_events(path: str, result: FuzzResult) -> None:
-    """Fold schemathesis' NDJSON event stream into counts per response (each test case counted once)."""
-    seen: dict[str, tuple[int | None, list[str], str]] = {}
-    with open(path) as f:
-        for line in f:
-            event = json.loads(line).get("ScenarioFinished")
-            if not event:
-                continue
-            recorder = event["recorder"]
-            for case_id, checks in recorder.get("checks", {}).items():
-                interaction = recorder.get("interactions", {}).get(case_id) or {}
-                status = (interaction.get("response") or {}).get("status_code")
-                failed = [c["name"] for c in checks if c["status"] == "failure"]
-                request = interaction.get("request") or {}
-                seen[case_id] = (status, failed, f"{request.get('method', '?')} {request.get('uri', '?')}")
-    result.cases = len(seen)
-    for status, failed, where in seen.values():
+
+def _error_code(response: dict) -> str:
+    """The `error.code` of an Atlas error body, or "" (the recorder keeps bodies as base64)."""
+    try:
+        return json.loads(base64.b64decode(response["content"]["$base64"]))["error"]["code"]
+    except (KeyError, TypeError, ValueError):
+        return ""
+
+
+def _read_scenario(recorder: dict, result: FuzzResult) -> None:
+    interactions = recorder.get("interactions", {})
+    for case in recorder.get("cases", {}).values():
+        result.cases += 1
+        meta = case["value"].get("meta") or {}
+        if meta.get("generation", {}).get("mode") == "negative":
+            result.invalid += 1
+    for case_id, checks in recorder.get("checks", {}).items():
+        interaction = interactions.get(case_id) or {}
+        response = interaction.get("response") or {}
+        status = response.get("status_code")
         if status is not None and status >= 500:
             result.server_errors += 1
-        for name in failed:
-            if name in CONFORMANCE:
-                result.broken[name] += 1
-        if failed and len(result.examples) < 5:
-            result.examples.append(f"{where[:160]} -> {status} ({', '.join(failed)})")
+        result.checks.update(c["name"] for c in checks)
+        failed = sorted({c["name"] for c in checks if c["status"] == "failure"})
+        result.crashed.update({c["name"] for c in checks if c["status"] == "error"})
+        if not failed:
+            continue
+        result.failing_cases += 1
+        result.failed.update(failed)
+        answer = f"{status} {_error_code(response)}".strip()
+        result.answers[answer] += 1
+        request = interaction.get("request") or {}
+        where = f"{request.get('method', '?')} {request.get('uri', '?')}"
+        example = f"{where[:160]} -> {answer} ({', '.join(failed)})"
+        if example not in result.examples and len(result.examples) < EXAMPLES_SHOWN:
+            result.examples.append(example)
+
+
+def read_events(lines: Iterable[str], result: FuzzResult) -> FuzzResult:
+    """Fold schemathesis' NDJSON event stream (one event per line, `{"<EventName>": {...}}`) into ``result``."""
+    for line in lines:
+        try:
+            [(name, event)] = json.loads(line).items()
+        except ValueError:  # a line cut off when the run was stopped
+            result.errors.append(f"unreadable event: {line[:80]!r}")
+            continue
+        if name in ("ScenarioFinished", "FuzzScenarioFinished"):
+            _read_scenario(event.get("recorder", {}), result)
+        elif name == "NonFatalError":
+            error = event.get("value") or {}
+            result.errors.append(f"error in {event.get('label', '?')}: {error.get('type')}: {error.get('message')}")
+        elif name == "FatalError":
+            error = event.get("exception") or {}
+            result.errors.append(f"fatal error: {error.get('type')}: {error.get('message')}")
+        elif name == "Interrupted":
+            result.errors.append("the run was interrupted")
+        elif name == "EngineFinished":
+            result.finished = True
+            for failure in event.get("failures", []):  # checks of the whole run, not of a case
+                result.failed[failure.get("title", "run-level check")] += 1
+    return result
 
 
 def schemathesis(service: str, base_url: str) -> FuzzResult:
     schema_url = base_url + "/openapi.json"
     require_loopback_url(schema_url)
+    log = os.path.join(BUILD_DIR, f"fuzz-{service}.log")
     with tempfile.TemporaryDirectory(prefix="atlas-fuzz-") as out:
+        # --continue-on-failure: one failing case does not end its operation's test, so the counts are whole.
         cmd = [
-            SCHEMATHESIS, "run", schema_url, "--checks", ",".join(CHECKS), f"--max-examples={EXAMPLES}",
+            SCHEMATHESIS, "run", schema_url, "--checks", "all", "--continue-on-failure", f"--max-examples={EXAMPLES}",
             f"--seed={SEED}", "--report", "ndjson", "--report-dir", out, "--no-color", "--request-timeout=10",
         ]  # fmt: skip
         os.makedirs(BUILD_DIR, exist_ok=True)
-        # cwd: schemathesis keeps its crash cache in ./.schemathesis; build/ is ignored by git
-        proc = subprocess.run(cmd, cwd=BUILD_DIR, capture_output=True, text=True, timeout=TIME_LIMIT, check=False)
-        log = os.path.join(BUILD_DIR, f"fuzz-{service}.log")
+        try:
+            # cwd: schemathesis keeps its crash cache in ./.schemathesis; build/ is ignored by git
+            proc = subprocess.run(cmd, cwd=BUILD_DIR, capture_output=True, text=True, timeout=TIME_LIMIT, check=False)
+            exit_code, output = proc.returncode, proc.stdout + proc.stderr
+        except subprocess.TimeoutExpired as exc:
+            exit_code, output = None, _text(exc.stdout) + _text(exc.stderr)
         with open(log, "w") as f:
-            f.write(proc.stdout + proc.stderr)  # schemathesis' own report: failures with curl to replay them
-        result = FuzzResult(service, proc.returncode)
+            f.write(output)  # schemathesis' own report: failures with curl to replay them
+        result = FuzzResult(service, exit_code)
         events = glob.glob(os.path.join(out, "*.ndjson"))
         if not events:
-            raise RuntimeError(f"schemathesis wrote no event stream for {service}; see {os.path.relpath(log)}")
-        _read_events(events[0], result)
+            result.errors.append("schemathesis wrote no event stream")
+        for path in events:
+            with open(path) as f:
+                read_events(f, result)
     return result
+
+
+def _text(output: bytes | str | None) -> str:
+    return output.decode(errors="replace") if isinstance(output, bytes) else output or ""
 
 
 def count_collected(path: str, keyword: str) -> int:
@@ -131,18 +204,29 @@ def main() -> int:
             results.append(schemathesis(name.split()[0], svc.base_url))
 
     fuzz = Table(
-        "schemathesis against each service's /openapi.json",
-        ["service", "test cases", "5xx responses", "undocumented status", "wrong content type", "body off schema"],
+        "schemathesis against each service's /openapi.json, every check",
+        ["service", "test cases", "invalid input", "5xx responses", "cases failing a check", "exit status", "verdict"],
         notes=[
-            f"{EXAMPLES} examples per operation and phase (examples, coverage, fuzzing, stateful), seed {SEED};"
-            " the full report, with a curl line per failure, is in build/fuzz-<service>.log",
+            f"{EXAMPLES} examples per operation and phase (examples, coverage, fuzzing, stateful), seed {SEED},"
+            " --checks all --continue-on-failure; the full report, with a curl line per failure, is in"
+            " build/fuzz-<service>.log",
         ],
     )
+    for checks in dict.fromkeys(frozenset(r.checks) for r in results):
+        services = ", ".join(r.service for r in results if r.checks == checks)
+        fuzz.notes.append(f"checks run ({services}): {', '.join(sorted(checks)) or 'none'}")
+
     for r in results:
+        reasons = r.verdict()
         fuzz.add(
-            r.service, r.cases, r.server_errors, r.broken["status_code_conformance"],
-            r.broken["content_type_conformance"], r.broken["response_schema_conformance"],
+            r.service, r.cases, r.invalid, r.server_errors, r.failing_cases,
+            "timed out" if r.exit_code is None else r.exit_code, "FAIL" if reasons else "pass",
         )  # fmt: skip
+        if r.failed:
+            failed = ", ".join(f"{check} {n}" for check, n in sorted(r.failed.items()))
+            answers = ", ".join(f"{answer} x{n}" for answer, n in r.answers.most_common())
+            fuzz.notes.append(f"{r.service}: failed checks: {failed}; their answers: {answers}")
+        fuzz.notes += [f"{r.service}: {problem}" for problem in r.errors[:EXAMPLES_SHOWN]]
         fuzz.notes += [f"{r.service}: {example}" for example in r.examples]
 
     print("[fuzz] counting the bad-input cases of the test suites", flush=True)
@@ -153,18 +237,19 @@ def main() -> int:
         total += n
         cases.add(layer, n, f"pytest --collect-only {path} -k '{keyword}'")
     for r in results:
-        cases.add(f"API: schemathesis, {r.service}", r.cases, "generated test cases (valid and invalid input)")
-        total += r.cases
+        cases.add(
+            f"API: schemathesis, {r.service}", r.invalid,
+            f"the test cases it generated as invalid input (generation mode negative), of {r.cases}",
+        )  # fmt: skip
+        total += r.invalid
     cases.add("total", total, "")
 
     report.write("fuzz.md", "make fuzz", [fuzz, cases])
-    bad = [r for r in results if r.server_errors or sum(r.broken.values())]
-    for r in bad:
-        print(
-            f"FAILED: {r.service}: {r.server_errors} 5xx, {dict(r.broken)} (build/fuzz-{r.service}.log)",
-            file=sys.stderr,
-        )
-    return 1 if bad else 0
+    failed = [(r, r.verdict()) for r in results]
+    for r, reasons in failed:
+        if reasons:
+            print(f"FAILED: {r.service}: {'; '.join(reasons)} (build/fuzz-{r.service}.log)", file=sys.stderr)
+    return 1 if any(reasons for _, reasons in failed) else 0
 
 
 if __name__ == "__main__":

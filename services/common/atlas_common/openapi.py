@@ -15,7 +15,8 @@ _PARAM = re.compile(r"<(?:(?P<conv>\w+):)?(?P<name>\w+)>")
 _CONVERTER_SCHEMAS = {"id": {"type": "integer", "minimum": 1, "maximum": MAX_ID}, "int": {"type": "integer"}}
 _REF = "#/components/schemas/{model}"
 _REASONS = {400: "Malformed request", 404: "Not found", 409: "Conflict", 413: "Body too large",
-            415: "Body is not JSON", 422: "Invalid input", 503: "A dependency is unavailable",
+            415: "Body is not JSON", 422: "Invalid input (`validation_error`)",
+            502: "A dependency answered unexpectedly", 503: "A dependency is unavailable",
             504: "A dependency timed out"}  # fmt: skip
 
 
@@ -62,8 +63,10 @@ def build(title: str, version: str, apis: list[Api]) -> dict[str, Any]:
             if headers:
                 ok["headers"] = headers
             responses: dict[str, Any] = {str(op.status): ok}
+            notes = dict(op.notes)
             for status in sorted({*op.errors, 503}):
-                responses[str(status)] = {"description": _REASONS.get(status, "Error"), "content": _json(ErrorResponse)}
+                reason = ", ".join(filter(None, (_REASONS.get(status, "Error"), notes.get(status))))
+                responses[str(status)] = {"description": reason, "content": _json(ErrorResponse)}
             entry: dict[str, Any] = {
                 "summary": op.summary,
                 "operationId": op.operation_id,

@@ -46,6 +46,7 @@ class Operation:
     query: type[BaseModel] | None
     response: type[BaseModel] | None
     errors: tuple[int, ...]
+    notes: tuple[tuple[int, str], ...]  # (status, what it means here besides its generic reason)
 
 
 class Api:
@@ -68,13 +69,26 @@ class Api:
         query: type[BaseModel] | None = None,
         response: type[BaseModel] | None = None,
         errors: tuple[int, ...] = (),
+        notes: dict[int, str] | None = None,
     ) -> Callable:
+        """``notes``: {status: what else it means for this operation}, for the document (a domain error code
+        answered with a status the inputs already give, such as a 422 that is not a validation error)."""
+        notes = notes or {}
         # The input errors follow from the inputs; views name only their domain errors.
-        errors = (*errors, *((400, 413, 415, 422) if body else ()), *((422,) if query else ()))
+        errors = (*errors, *notes, *((400, 413, 415, 422) if body else ()), *((422,) if query else ()))
 
         def decorate(view: Callable[..., Any]) -> Callable[..., Response]:
             op = Operation(
-                view.__name__, method, rule, summary, status, body, query, response, tuple(sorted(set(errors)))
+                view.__name__,
+                method,
+                rule,
+                summary,
+                status,
+                body,
+                query,
+                response,
+                tuple(sorted(set(errors))),
+                tuple(sorted(notes.items())),
             )
             self.operations.append(op)
 

@@ -46,8 +46,21 @@ def _not_found(project_id: int) -> ApiError:
     return ApiError(404, "not_found", f"project {project_id} does not exist")
 
 
+# A valid body can still name an owner that does not exist: users_client.py answers 422 owner_not_found.
+_OWNER_NOTES = {
+    422: "or `owner_not_found`: no user of the users service has this owner_id (with X-Owner-Check: enabled)"
+}
+
+
 @api.operation(
-    "POST", "", summary="Create a project", status=201, body=ProjectCreate, response=Project, errors=(502, 504)
+    "POST",
+    "",
+    summary="Create a project",
+    status=201,
+    body=ProjectCreate,
+    response=Project,
+    errors=(502, 504),
+    notes=_OWNER_NOTES,
 )
 def create_project(body: ProjectCreate) -> Project:
     _check_owner(body.owner_id)
@@ -78,6 +91,7 @@ def get_project(project_id: int) -> Project:
     body=ProjectUpdate,
     response=Project,
     errors=(404, 502, 504),
+    notes=_OWNER_NOTES,
 )
 def update_project(project_id: int, body: ProjectUpdate) -> Project:
     changes = body.changes()

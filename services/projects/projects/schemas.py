@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
 
 from atlas_common.routing import MAX_ID
-from atlas_common.schemas import Name, PartialUpdate, page_model, text
-from pydantic import BaseModel, ConfigDict, Field
+from atlas_common.schemas import Name, PartialUpdate, integer, page_model, text
+from pydantic import BaseModel, ConfigDict
 from pydantic.json_schema import SkipJsonSchema
 
 Description = text(max_length=2000)
-OwnerId = Annotated[int, Field(ge=1, le=MAX_ID, description="id of a user of the users service")]
+OwnerId = integer(ge=1, le=MAX_ID, description="id of a user of the users service")
 
 
 class ProjectCreate(BaseModel):

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from atlas_common.schemas import Name, PartialUpdate, page_model, text
+from atlas_common.schemas import WHITESPACE_CLASS, Name, PartialUpdate, page_model, text
 from pydantic import BaseModel, ConfigDict
 from pydantic.json_schema import SkipJsonSchema
 
-# Deliberately simple: a real check is a confirmation mail, not a regular expression.
-Email = text(strip_whitespace=True, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# Deliberately simple: a real check is a confirmation mail, not a regular expression. Surrounding whitespace is
+# allowed here (text() strips it after this check), none inside.
+_SPACE, _PART = f"[{WHITESPACE_CLASS}]*", f"[^@{WHITESPACE_CLASS}]+"
+Email = text(strip_whitespace=True, max_length=254, pattern=f"^{_SPACE}{_PART}@{_PART}\\.{_PART}{_SPACE}$")
 
 
 class UserCreate(BaseModel):
