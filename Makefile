@@ -18,6 +18,7 @@ PROFILE ?= full
 STAMP_VENV := $(VENV)/.installed
 STAMP_HELM := .tools/.helm-installed
 STAMP_DEB  := .tools/.debian-installed
+STAMP_GWAPI := .tools/.gateway-api-installed
 
 ##@ Setup
 $(STAMP_VENV): requirements-dev.txt services/requirements.txt services/*/pyproject.toml
@@ -37,11 +38,16 @@ $(STAMP_DEB): scripts/install-tools.sh Makefile
 	scripts/install-tools.sh $(DEB_TOOLS)
 	touch $@
 
+# The Gateway API / Envoy Gateway schema validators the chart tests use (npm, lockfile-pinned)
+$(STAMP_GWAPI): scripts/install-tools.sh tests/support/gateway_api/package-lock.json tests/support/gateway_api/validate.mjs
+	scripts/install-tools.sh gateway-api-schemas
+	touch $@
+
 .PHONY: venv
 venv: $(STAMP_VENV) ## Install the project virtualenv (.venv) from the pinned requirements
 
 .PHONY: setup
-setup: $(STAMP_VENV) $(STAMP_HELM) $(STAMP_DEB) ## Install everything the tests need: .venv, helm, PostgreSQL server, wrk, Prometheus (promtool), postgres_exporter
+setup: $(STAMP_VENV) $(STAMP_HELM) $(STAMP_DEB) $(STAMP_GWAPI) ## Install everything the tests need: .venv, helm, PostgreSQL server, wrk, Prometheus (promtool), postgres_exporter, Gateway API schemas
 
 ##@ Test
 .PHONY: test

@@ -3,6 +3,8 @@
 # Usage: scripts/install-tools.sh TOOL...   where TOOL is
 #   helm        the real helm binary, into .tools/bin (from PATH when it is helm 3)
 #   postgresql  PostgreSQL server binaries (Debian's postgresql package) for the real-database tests
+#   gateway-api-schemas  the Gateway API and Envoy Gateway schema validators (npm, pinned by
+#               tests/support/gateway_api/package-lock.json) into .tools/gateway-api
 #   <other>     any other Debian package, e.g. wrk for `make bench`
 # Debian packages need root, or sudo without a password (as on CI runners).
 # This is the test/CI installer. Users' clusters get their tools from the Ansible `tools` role,
@@ -23,10 +25,12 @@ log() { printf '[install-tools] %s\n' "$*"; }
 [ $# -gt 0 ] || { echo "usage: $0 helm|postgresql|<debian package>..." >&2; exit 2; }
 
 want_helm=false
+want_gateway_schemas=false
 apt_packages=()
 for tool in "$@"; do
   case "$tool" in
     helm) want_helm=true ;;
+    gateway-api-schemas) want_gateway_schemas=true ;;
     # Any installed major version will do: the tests find /usr/lib/postgresql/<major>/bin.
     postgresql) compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || apt_packages+=(postgresql) ;;
     *) command -v "$tool" >/dev/null 2>&1 || dpkg -s "$tool" >/dev/null 2>&1 || apt_packages+=("$tool") ;;
@@ -48,6 +52,16 @@ if [ ${#apt_packages[@]} -gt 0 ]; then
   "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
   "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${apt_packages[@]}" >/dev/null
   # Debian's package may start a system cluster; the tests run their own throwaway server instead.
+fi
+
+if $want_gateway_schemas; then
+  command -v npm >/dev/null || { log "npm is needed for the Gateway API schemas (apt-get install npm)"; exit 1; }
+  dest="$root/.tools/gateway-api"
+  mkdir -p "$dest"
+  cp "$root"/tests/support/gateway_api/{package.json,package-lock.json,validate.mjs} "$dest/"
+  # npm ci installs exactly the lockfile's versions and checks each package's sha512 integrity.
+  (cd "$dest" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null)
+  log "gateway-api-schemas: $(cd "$dest" && npm ls --depth=0 2>/dev/null | grep -o '@kubernetes-models/[a-z-]*@[0-9.]*' | tr '\n' ' ')"
 fi
 
 $want_helm || exit 0

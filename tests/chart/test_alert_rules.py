@@ -318,8 +318,11 @@ def test_rules_render_only_where_the_operator_api_is_served():
 
 def test_one_group_per_enabled_service_and_monitored_database():
     assert [g["name"] for g in rule_spec()["groups"]] == [
-        "atlas-users.slo", "atlas-projects.slo", "atlas-users-postgresql.rules", "atlas-projects-postgresql.rules"
-    ]  # fmt: skip
+        "atlas-projects.slo",
+        "atlas-users.slo",
+        "atlas-projects-postgresql.rules",
+        "atlas-users-postgresql.rules",
+    ]  # fmt: skip (services in name order: atlas.services)
     only = rule_spec({"users.enabled": False, "projects.postgresql.metrics.enabled": False})
     assert [g["name"] for g in only["groups"]] == ["atlas-projects.slo"]
 

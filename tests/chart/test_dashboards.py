@@ -37,7 +37,7 @@ def test_one_per_service_and_one_for_the_databases():
     assert sorted(found) == ["atlas-databases-dashboard", "atlas-projects-dashboard", "atlas-users-dashboard"]
     assert variables(found["atlas-users-dashboard"])["job"]["query"] == "atlas-users"
     assert variables(found["atlas-databases-dashboard"])["job"]["query"] == (
-        "atlas-users-postgresql,atlas-projects-postgresql"
+        "atlas-projects-postgresql,atlas-users-postgresql"  # services in name order (atlas.services)
     )
     only = dashboards({"users.enabled": False, "projects.postgresql.metrics.enabled": False})
     assert sorted(only) == ["atlas-projects-dashboard"], "no database dashboard without an exporter"

@@ -1,7 +1,7 @@
 {{/*
 Names and labels. Every resource name is "<fullname>-<component>", e.g. atlas-users,
 atlas-users-postgresql (docs/interfaces.md). Named templates that need more than the root context
-take a dict: root (the top context), name (users | projects), svc (that service's values).
+take a dict: root (the top context), name (a service: users, projects, ...), svc (that service's values).
 */}}
 
 {{- define "atlas.name" -}}
@@ -51,14 +51,43 @@ app.kubernetes.io/part-of: atlas
 {{- end -}}
 
 {{/*
-The enabled services, as a JSON list, so every template loops over one definition:
-  range $name := include "atlas.enabledServices" . | fromJsonArray
+The services, as a JSON list in name order: every top-level block of values.yaml in the service shape
+(it has image, config and postgresql; values.schema.json's atlasService). A new service is a new block,
+never a new template:
+  range $name := include "atlas.services" . | fromJsonArray
 */}}
+{{- define "atlas.services" -}}
+{{- $names := list -}}
+{{- range $name := keys .Values | sortAlpha -}}
+{{- $block := index $.Values $name -}}
+{{- if and (kindIs "map" $block) (hasKey $block "image") (hasKey $block "config") (hasKey $block "postgresql") -}}
+{{- $names = append $names $name -}}
+{{- end -}}
+{{- end -}}
+{{- toJson $names -}}
+{{- end -}}
+
+{{/* The enabled services, as a JSON list: range $name := include "atlas.enabledServices" . | fromJsonArray */}}
 {{- define "atlas.enabledServices" -}}
 {{- $names := list -}}
-{{- range $name := list "users" "projects" -}}
+{{- range $name := include "atlas.services" . | fromJsonArray -}}
 {{- if (index $.Values $name).enabled -}}
 {{- $names = append $names $name -}}
+{{- end -}}
+{{- end -}}
+{{- toJson $names -}}
+{{- end -}}
+
+{{/*
+The enabled services a service calls (its `calls`), as a JSON list: each gets <NAME>_SERVICE_URL in the
+caller's ConfigMap and a NetworkPolicy path between the two. A callee that is not deployed is left out:
+the caller runs without it (projects: the owner check is off). Args: root, svc.
+*/}}
+{{- define "atlas.callees" -}}
+{{- $names := list -}}
+{{- range $callee := .svc.calls -}}
+{{- if (index $.root.Values $callee).enabled -}}
+{{- $names = append $names $callee -}}
 {{- end -}}
 {{- end -}}
 {{- toJson $names -}}
@@ -89,4 +118,26 @@ imagePullSecrets:
   - name: {{ . }}
 {{- end }}
 {{- end }}
+{{- end -}}
+
+{{/* URL of a service from anywhere in the cluster (the gateway's proxies run in another namespace). Args: root, name. */}}
+{{- define "atlas.serviceFqdnUrl" -}}
+{{- $svc := index .root.Values .name -}}
+{{- printf "http://%s.%s.svc.cluster.local:%v" (include "atlas.componentName" (dict "root" .root "component" .name)) .root.Release.Namespace $svc.service.port -}}
+{{- end -}}
+
+{{/* The Gateway the routes attach to: gateway.name, else the one the chart renders. Args: the root context. */}}
+{{- define "atlas.gateway.name" -}}
+{{- default (include "atlas.fullname" .) .Values.gateway.name -}}
+{{- end -}}
+
+{{/* An HTTPRoute's parentRefs entry: the Gateway, its namespace and listener when set. Args: the root context. */}}
+{{- define "atlas.gateway.parentRef" -}}
+- name: {{ include "atlas.gateway.name" . }}
+  {{- with .Values.gateway.namespace }}
+  namespace: {{ . }}
+  {{- end }}
+  {{- with .Values.gateway.sectionName }}
+  sectionName: {{ . }}
+  {{- end }}
 {{- end -}}

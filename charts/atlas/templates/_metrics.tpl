@@ -119,7 +119,7 @@ The metrics checks across keys; prints each failure, one per line (atlas.validat
 Args: the root context.
 */}}
 {{- define "atlas.metrics.validate" -}}
-{{- range $name := list "users" "projects" }}
+{{- range $name := include "atlas.services" $ | fromJsonArray }}
 {{- $svc := index $.Values $name }}
 {{- if and $svc.enabled $svc.postgresql.metrics.enabled (not $svc.postgresql.enabled) }}
 {{- printf "%s.postgresql.metrics.enabled needs %s.postgresql.enabled: the exporter runs beside the database the chart runs (monitor an external database where it runs)\n" $name $name }}

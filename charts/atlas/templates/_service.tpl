@@ -15,11 +15,13 @@ PGDATABASE: {{ include "atlas.db.database" . | quote }}
 PGUSER: {{ include "atlas.db.user" . | quote }}
 {{- include "atlas.settings.env" . }}
 ATLAS_BIND: {{ printf "0.0.0.0:%s" (include "atlas.containerPort" .) | quote }}
-{{- if eq .name "projects" }}
-{{- /* Unset USERS_SERVICE_URL switches the owner check off, which is right when users is not deployed. */}}
-{{- if .root.Values.users.enabled }}
-USERS_SERVICE_URL: {{ include "atlas.serviceUrl" (dict "root" .root "name" "users") | quote }}
+{{- /* A callee that is not deployed gets no URL: the caller runs without it (projects: owner check off). */}}
+{{- range $callee := include "atlas.callees" . | fromJsonArray }}
+{{ printf "%s_SERVICE_URL" (upper $callee) }}: {{ include "atlas.serviceUrl" (dict "root" $.root "name" $callee) | quote }}
 {{- end }}
+{{- include "atlas.auth.configData" . }}
+{{- range $i, $file := .svc.secretFiles }}
+{{ $file.env }}: {{ printf "%s/%d/%s" (include "atlas.secretFilesDir" $.root) $i $file.key | quote }}
 {{- end }}
 {{- end -}}
 
@@ -36,9 +38,34 @@ env:
         key: {{ include "atlas.db.secretKey" . }}
 {{- end -}}
 
-{{/* /tmp is the only writable path the services need (docs/interfaces.md). */}}
-{{- define "atlas.service.tmpMount" -}}
+{{/* Where a service's secretFiles are mounted, one folder each (read-only). */}}
+{{- define "atlas.secretFilesDir" -}}/run/secrets/atlas{{- end -}}
+
+{{/* /tmp is the only writable path the services need (docs/interfaces.md); secretFiles are read-only. Args: root, svc. */}}
+{{- define "atlas.service.mounts" -}}
 volumeMounts:
   - name: tmp
     mountPath: /tmp
+{{- range $i, $file := .svc.secretFiles }}
+  - name: {{ printf "secret-file-%d" $i }}
+    mountPath: {{ printf "%s/%d" (include "atlas.secretFilesDir" $.root) $i }}
+    readOnly: true
+{{- end }}
+{{- end -}}
+
+{{/* The volumes of a service's pods: /tmp and its secretFiles. Args: root, svc. */}}
+{{- define "atlas.service.volumes" -}}
+volumes:
+  - name: tmp
+    emptyDir:
+      sizeLimit: 64Mi
+{{- range $i, $file := .svc.secretFiles }}
+  - name: {{ printf "secret-file-%d" $i }}
+    secret:
+      secretName: {{ $file.secretName }}
+      defaultMode: 0440
+      items:
+        - key: {{ $file.key }}
+          path: {{ $file.key }}
+{{- end }}
 {{- end -}}

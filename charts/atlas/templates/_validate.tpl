@@ -5,9 +5,22 @@ Included once, from validate.yaml. The check templates it includes print their f
 */}}
 {{- define "atlas.validate" -}}
 {{- $errors := list }}
-{{- range $name := list "users" "projects" }}
+{{- $services := include "atlas.services" $ | fromJsonArray }}
+{{- range $name := $services }}
 {{- $svc := index $.Values $name }}
 {{- if $svc.enabled }}
+{{- range $callee := $svc.calls }}
+{{- if not (has $callee $services) }}
+{{- $errors = append $errors (printf "%s.calls names %s, which is not a service of this chart (services: %s)" $name $callee (join ", " $services)) }}
+{{- else if eq $callee $name }}
+{{- $errors = append $errors (printf "%s.calls names the service itself" $name) }}
+{{- end }}
+{{- end }}
+{{- range $i, $file := $svc.secretFiles }}
+{{- if not $file.secretName }}
+{{- $errors = append $errors (printf "%s.secretFiles[%d].secretName is required (the Secret holding %s for %s; the playbooks create it)" $name $i $file.key $file.env) }}
+{{- end }}
+{{- end }}
 {{- if not $svc.postgresql.enabled }}
 {{- if $svc.postgresql.backup.enabled }}
 {{- $errors = append $errors (printf "%s.postgresql.backup.enabled needs %s.postgresql.enabled: the chart backs up only the database it runs (back up an external database where it runs)" $name $name) }}
@@ -30,6 +43,12 @@ Included once, from validate.yaml. The check templates it includes print their f
 {{- $errors = append $errors (printf "%s.terminationGracePeriodSeconds (%v) must exceed %s.preStopSleepSeconds + %s.config.gracefulTimeout (%v), or requests are cut off" $name $svc.terminationGracePeriodSeconds $name $name $drain) }}
 {{- end }}
 {{- end }}
+{{- end }}
+{{- $auth := .Values.authentication }}
+{{- if and $auth.provider (not (has $auth.provider $services)) }}
+{{- $errors = append $errors (printf "authentication.provider names %s, which is not a service of this chart (services: %s; \"\" for an external issuer)" $auth.provider (join ", " $services)) }}
+{{- else if and $auth.required (not (include "atlas.auth.providerEnabled" .)) (not $auth.issuer) }}
+{{- $errors = append $errors (printf "authentication.required needs someone to issue the tokens: enable %s, or set authentication.issuer to an external issuer" (default "authentication.provider" $auth.provider)) }}
 {{- end }}
 {{- if and .Values.ingress.enabled .Values.ingress.tls.enabled (not .Values.ingress.tls.secretName) }}
 {{- $errors = append $errors "ingress.tls.secretName is required when ingress.tls.enabled is true" }}
