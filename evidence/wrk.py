@@ -86,8 +86,11 @@ def run(
     body: str = "",
     ids: list[str] | None = None,
     timeout_s: int = 5,
+    headers: dict[str, str] | None = None,
 ) -> WrkResult:
-    """Load ``url`` for ``duration`` seconds. ``workload`` names a script in evidence/wrk/ (None: plain GET)."""
+    """Load ``url`` for ``duration`` seconds. ``workload`` names a script in evidence/wrk/ (None: plain GET).
+    ``headers`` go on every request of a plain GET or a workload that builds requests from wrk.headers
+    (get_ids), as wrk's -H does; post_json sets its own."""
     parts = urlsplit(url)
     require_loopback(parts.hostname)
     wrk = shutil.which("wrk")
@@ -97,7 +100,10 @@ def run(
         f.write(_script(workload, parts.path, body, ids or []))
         script = f.name
     try:
-        cmd = [wrk, f"-t{threads}", f"-c{connections}", f"-d{duration}s", f"--timeout={timeout_s}s", "-s", script, url]
+        cmd = [wrk, f"-t{threads}", f"-c{connections}", f"-d{duration}s", f"--timeout={timeout_s}s", "-s", script]
+        for name, value in (headers or {}).items():
+            cmd += ["-H", f"{name}: {value}"]
+        cmd.append(url)
         # wrk stops itself after `duration`; the subprocess timeout is the belt to those braces
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 30, check=False)
     finally:

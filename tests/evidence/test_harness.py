@@ -23,6 +23,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         status = 200 if self.path == "/ok" else 404
+        if self.path.startswith("/needs-token"):
+            status = 200 if self.headers.get("Authorization") == "Bearer t0ken" else 401
         self.send_response(status)
         self.send_header("Content-Length", "2")
         self.end_headers()
@@ -54,6 +56,19 @@ def test_wrk_figures_are_read_and_error_statuses_counted(http_server: str) -> No
     missing = wrk.run(http_server + "/missing", duration=1, threads=1, connections=2)
     assert missing.requests > 0
     assert missing.status_errors == missing.requests  # every 404 counted as an error
+
+
+@needs_wrk
+def test_wrk_sends_the_headers_asked_for(http_server: str) -> None:
+    """The token the bench sends reaches the server, on plain GETs and on the get_ids workload."""
+    bare = wrk.run(http_server + "/needs-token", duration=1, threads=1, connections=2)
+    assert bare.requests > 0 and bare.status_errors == bare.requests
+    token = {"Authorization": "Bearer t0ken"}
+    sent = wrk.run(http_server + "/needs-token", duration=1, threads=1, connections=2, headers=token)
+    assert sent.requests > 0 and sent.errors == 0
+    ids = wrk.run(http_server + "/needs-", duration=1, threads=1, connections=2, workload="get_ids", ids=["token"],
+                  headers=token)  # fmt: skip
+    assert ids.requests > 0 and ids.errors == 0
 
 
 @needs_wrk
