@@ -4,7 +4,10 @@
 Each service package lists the settings blocks it reads in ``SETTINGS`` (services/<service>/<service>/
 __init__.py): ``atlas_common.config.Settings`` (chart block ``config``) for every service, and its own
 blocks (projects: ``UsersServiceSettings``, ``usersService``). Each field there declares its environment
-variable, chart key (or why it is environment only), type, bounds, default and one-line doc. From them:
+variable, chart key (or why it is environment only), type, bounds, default and one-line doc. A block with
+no chart key at all (``AuthSettings``: every one of its variables is wired by the chart itself) has no
+block in the chart: no definition, no values, no ConfigMap lines; its variables are still in the table of
+docs/interfaces.md (and named in values.yaml's comments). From them:
 
   charts/atlas/values.schema.json        definitions.<block>: type, minimum, maximum, enum, description, no
                                          unknown keys; each service: its blocks required, other blocks refused
@@ -80,6 +83,11 @@ def chart_fields(block: type[SettingsBlock]) -> list[Declared]:
     return [d for d in block.declared() if d.chart is not None]
 
 
+def charted(blocks: Iterable[type[SettingsBlock]]) -> list[type[SettingsBlock]]:
+    """The blocks that are chart blocks: those with at least one chart key."""
+    return [b for b in blocks if chart_fields(b)]
+
+
 def _by_name(block: type[SettingsBlock]) -> dict[str, Declared]:
     return {d.name: d for d in block.declared()}
 
@@ -125,7 +133,7 @@ def block_schema(block: type[SettingsBlock]) -> dict:
 def schema_text(current: str, found: list[Service]) -> str:
     schema = json.loads(current)
     definitions = schema["definitions"]
-    blocks = all_blocks(found)
+    blocks = charted(all_blocks(found))
     names = [b.chart_block for b in blocks]
     service_def = definitions["atlasService"]
     for block in blocks:
@@ -133,7 +141,7 @@ def schema_text(current: str, found: list[Service]) -> str:
         service_def["properties"][block.chart_block] = {"$ref": f"#/definitions/{block.chart_block}"}
     service_def["required"] = [k for k in service_def["required"] if k not in names]
     for service in found:
-        own = [b.chart_block for b in service.blocks]
+        own = [b.chart_block for b in charted(service.blocks)]
         entry: dict = {"allOf": [{"$ref": "#/definitions/atlasService"}], "required": own}
         refused = [name for name in names if name not in own]
         if refused:
@@ -172,8 +180,9 @@ def values_region(service: Service, indent: str) -> str:
         key = f"{service.name}.{block.chart_block}"
         lines += [f"## @param {key}.{d.chart} {param_text(block, d)}" for d in chart_fields(block)]
         lines += [f"## Not a chart value: {d.env} ({d.env_only})" for d in block.declared() if d.chart is None]
-        lines.append(f"{block.chart_block}:")
-        lines += [f"  {d.chart}: {yaml_scalar(d.default)}" for d in chart_fields(block)]
+        if chart_fields(block):  # a block without a chart key has no block in the values
+            lines.append(f"{block.chart_block}:")
+            lines += [f"  {d.chart}: {yaml_scalar(d.default)}" for d in chart_fields(block)]
     lines.append(END_VALUES)
     long = [line for line in lines if len(indent + line) > YAML_LINE_LENGTH]
     if long:  # readme-generator wants each `## @param` on one line; yamllint wants lines this short
@@ -213,7 +222,7 @@ def _value(d: Declared) -> str:
 
 
 def template_text(found: list[Service]) -> str:
-    blocks = all_blocks(found)
+    blocks = charted(all_blocks(found))
     sources = ", ".join(sorted({f"{b.__module__}.{b.__name__}" for b in blocks}))
     out = [
         "{{/*",

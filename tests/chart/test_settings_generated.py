@@ -102,3 +102,62 @@ def test_schema_definitions_come_from_the_declarations() -> None:
     assert config["poolSize"]["type"] == ["integer", "null"] and "poolSize" not in definitions["config"]["required"]
     assert definitions["config"]["additionalProperties"] is False
     assert definitions["usersService"]["additionalProperties"] is False
+
+
+def test_a_block_without_a_chart_key_has_no_chart_block_but_its_variables_are_documented() -> None:
+    """A block whose settings the chart wires itself (env_only, like AuthSettings) gets no definition, no values
+    block, no ConfigMap lines and no `required` entry; its variables are still in the table and the comments."""
+    from atlas_common.config import BaseUrl, SettingsBlock, setting
+
+    from tests.contract.declared import generator
+
+    gen = generator()
+
+    class Wired(SettingsBlock):
+        chart_block = "wired"
+        url: BaseUrl = setting(None, env="WIRED_URL", env_only="the chart wires it", doc="where the other one is")
+
+    class Own(SettingsBlock):
+        chart_block = "own"
+        n: int = setting(1, env="OWN_N", chart="n", doc="how many", ge=1, le=9)
+
+    found = [gen.Service("alpha", (Wired, Own)), gen.Service("beta", (Wired,))]
+    empty = {"definitions": {"atlasService": {"properties": {}, "required": []}}, "properties": {}}
+    schema = json.loads(gen.schema_text(json.dumps(empty), found))
+    assert set(schema["definitions"]) == {"atlasService", "own"}
+    assert schema["definitions"]["atlasService"]["properties"] == {"own": {"$ref": "#/definitions/own"}}
+    assert schema["properties"]["alpha"]["required"] == ["own"]
+    assert schema["properties"]["beta"]["required"] == []
+    assert schema["properties"]["beta"]["properties"] == {"own": False}  # another's block refused, none for wired
+
+    alpha = gen.values_region(found[0], "  ")
+    assert "## Not a chart value: WIRED_URL (the chart wires it)" in alpha
+    assert "wired:" not in alpha and "  own:\n    n: 1\n" in alpha
+    beta = gen.values_region(found[1], "  ")
+    assert "WIRED_URL" in beta and ":\n" not in beta.split("## Not a chart value")[1].split("## --- END")[0]
+
+    template = gen.template_text(found)
+    assert "wired" not in template and "OWN_N: {{ $v.n | int64 | quote }}" in template
+
+    table = gen.docs_table(found)
+    assert "| `WIRED_URL` | none: the chart wires it | unset | any string | where the other one is |" in table
+    assert "| `OWN_N` (alpha only) | `own.n` | `1` | 1 to 9 | how many |" in table
+
+
+def test_the_shared_auth_block_is_documented_not_charted() -> None:
+    """The real declarations: ATLAS_AUTH_* are read by every service and wired by the chart, so no service has
+    an `authentication` block in its values, and the table lists them once for all services."""
+    from atlas_common.config import AuthSettings
+
+    from tests.contract.declared import generator
+
+    gen = generator()
+    found = gen.services()
+    assert {s.name for s in found} >= {"users", "projects", "auth"}
+    assert all(AuthSettings in s.blocks for s in found)
+    assert "authentication" not in gen.template_text(found)
+    table = gen.docs_table(found)
+    for variable in ("ATLAS_AUTH_ISSUER", "ATLAS_AUTH_AUDIENCE", "ATLAS_AUTH_JWKS_URL"):
+        assert f"| `{variable}` | none: " in table  # no "(... only)": every service reads it
+    assert "| `ATLAS_AUTH_TOKEN_LIFETIME` (auth only) | `tokens.lifetime` | `900` | 60 to 86400 |" in table
+    assert "| `ATLAS_AUTH_SIGNING_KEY_FILE` (auth only) | none: " in table

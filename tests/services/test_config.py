@@ -5,12 +5,23 @@ from __future__ import annotations
 import importlib
 
 import pytest
-from atlas_common.config import ConfigError, Settings, SettingsBlock, setting
+from atlas_common.config import AuthSettings, ConfigError, Settings, SettingsBlock, setting
+from auth.config import TokenSettings
 from projects.config import UsersServiceSettings
 
 from tests.support.processes import ServiceProcess
 
-SERVICES = ("users", "projects")
+SERVICES = ("users", "projects", "auth")
+# A value each non-numeric setting refuses (numeric ones refuse "not-a-number").
+REFUSED = {
+    "ATLAS_LOG_LEVEL": "LOUD",
+    "ATLAS_ACCESS_LOG": "probes",
+    "ATLAS_BIND": "8080",
+    "ATLAS_AUTH_ISSUER": "atlas.local",
+    "ATLAS_AUTH_AUDIENCE": "two words",
+    "ATLAS_AUTH_JWKS_URL": "ftp://auth/jwks.json",
+    "USERS_SERVICE_URL": "users:80",
+}
 
 
 def test_defaults():
@@ -22,6 +33,21 @@ def test_defaults():
     assert settings.metrics_dir == "/tmp/atlas-metrics"
     users = UsersServiceSettings.from_env({})
     assert (users.url, users.timeout, users.retries) == (None, 2.0, 2)
+    auth = AuthSettings.from_env({})
+    assert (auth.issuer, auth.audience, auth.jwks_url) == (None, "atlas", None)
+    assert (auth.enabled, auth.keys_url, auth.token_url) == (False, None, None)
+    tokens = TokenSettings.from_env({})
+    assert (tokens.lifetime, tokens.signing_key_file) == (900, None)
+
+
+def test_the_jwks_url_follows_the_issuer_unless_set():
+    auth = AuthSettings.from_env({"ATLAS_AUTH_ISSUER": "http://atlas.local/"})
+    assert (auth.issuer, auth.enabled) == ("http://atlas.local", True)
+    assert auth.keys_url == "http://atlas.local/.well-known/jwks.json"
+    assert auth.token_url == "http://atlas.local/oauth/token"
+    auth = AuthSettings.from_env({"ATLAS_AUTH_ISSUER": "http://atlas.local", "ATLAS_AUTH_JWKS_URL": "http://auth:80/k"})
+    assert auth.keys_url == "http://auth:80/k"
+    assert AuthSettings.from_env({"ATLAS_AUTH_AUDIENCE": " atlas-prod "}).audience == "atlas-prod"
 
 
 def test_the_environment_is_read_only_from_the_mapping_given(monkeypatch):
@@ -69,6 +95,11 @@ def test_a_pool_smaller_than_the_threads_is_refused_naming_both_and_why():
         (UsersServiceSettings, "USERS_SERVICE_TIMEOUT", "nan", "USERS_SERVICE_TIMEOUT must be a number between 0.05"),
         (UsersServiceSettings, "USERS_SERVICE_TIMEOUT", "inf", "USERS_SERVICE_TIMEOUT must be a number"),
         (UsersServiceSettings, "USERS_SERVICE_RETRIES", "11", "USERS_SERVICE_RETRIES must be an integer between 0"),
+        (AuthSettings, "ATLAS_AUTH_ISSUER", "atlas.local", "ATLAS_AUTH_ISSUER must be an http(s) URL such as"),
+        (AuthSettings, "ATLAS_AUTH_AUDIENCE", "a b", "ATLAS_AUTH_AUDIENCE must be one word such as atlas, got 'a b'"),
+        (AuthSettings, "ATLAS_AUTH_JWKS_URL", "ftp://a/k", "ATLAS_AUTH_JWKS_URL must be an http(s) URL"),
+        (TokenSettings, "ATLAS_AUTH_TOKEN_LIFETIME", "59", "ATLAS_AUTH_TOKEN_LIFETIME must be an integer between 60"),
+        (TokenSettings, "ATLAS_AUTH_TOKEN_LIFETIME", "86401", "ATLAS_AUTH_TOKEN_LIFETIME must be an integer between"),
     ],
 )
 def test_bad_values_name_the_variable(loader, variable, value, says):
@@ -95,7 +126,7 @@ def test_log_level_is_case_insensitive_and_url_loses_its_slash():
 
 def test_bounds_are_inclusive_and_accept_their_extremes():
     """Each numeric setting at its declared minimum and maximum is accepted; one step past is refused."""
-    for block in (Settings, UsersServiceSettings):
+    for block in (Settings, UsersServiceSettings, TokenSettings):
         for d in block.declared():
             if d.kind not in ("integer", "number"):
                 continue
@@ -134,9 +165,12 @@ def test_each_declared_block_is_read_when_the_app_is_built(service):
     package = importlib.import_module(service)
     app = importlib.import_module(f"{service}.app")
     for block in package.SETTINGS:
-        numeric = next(d for d in block.declared() if d.kind == "integer")
-        with pytest.raises(ConfigError, match=numeric.env):
-            app.create_app({numeric.env: "not-a-number"})
+        for d in block.declared():
+            value = "not-a-number" if d.kind in ("integer", "number") else REFUSED.get(d.env)
+            if value is None:
+                continue  # any string will do (a path, a directory)
+            with pytest.raises(ConfigError, match=d.env):
+                app.create_app({d.env: value})
 
 
 @pytest.mark.parametrize(
@@ -147,6 +181,10 @@ def test_each_declared_block_is_read_when_the_app_is_built(service):
         ("users", "ATLAS_ACCESS_LOG", "probes"),
         ("users", "ATLAS_DB_POOL_SIZE", "1"),  # below ATLAS_THREADS
         ("projects", "USERS_SERVICE_URL", "ftp://u"),
+        ("users", "ATLAS_AUTH_ISSUER", "atlas.local"),
+        ("projects", "ATLAS_AUTH_JWKS_URL", "ftp://auth/jwks.json"),
+        ("auth", "ATLAS_AUTH_TOKEN_LIFETIME", "59"),
+        ("auth", "ATLAS_AUTH_ISSUER", ""),  # unset: the auth service needs it
     ],
 )
 def test_serve_refuses_to_start_with_a_bad_setting(service, variable, value):

@@ -25,7 +25,7 @@ def instructions(service: str) -> list[tuple[str, str]]:
     ]
 
 
-@pytest.mark.parametrize("service", ["users", "projects"])
+@pytest.mark.parametrize("service", ["users", "projects", "auth"])
 def test_dockerfile_follows_the_interface(service):
     steps = instructions(service)
     froms = [i for i, (op, _) in enumerate(steps) if op == "FROM"]

@@ -33,13 +33,13 @@ def schema(postgres_server, db_env):
     return columns, applied
 
 
-@pytest.mark.parametrize("service", ["users", "projects"])
-def test_migrate_twice_changes_nothing_the_second_time(service, database, postgres_server):
+@pytest.mark.parametrize(("service", "table"), [("users", "users"), ("projects", "projects"), ("auth", "clients")])
+def test_migrate_twice_changes_nothing_the_second_time(service, table, database, postgres_server):
     first = migrate(service, database)
     assert first.returncode == 0, first.stderr
-    assert f"applied 0001_create_{service}" in first.stdout
+    assert f"applied 0001_create_{table}" in first.stdout
     after_first = schema(postgres_server, database)
-    assert service in {row[0] for row in after_first[0]}
+    assert table in {row[0] for row in after_first[0]}
 
     second = migrate(service, database)
     assert second.returncode == 0, second.stderr

@@ -38,8 +38,8 @@ SERVERS = {
 
 @dataclass
 class ServiceProcess:
-    service: str  # "users" or "projects"
-    env: dict[str, str] = field(default_factory=dict)  # PG* and any ATLAS_*/USERS_SERVICE_* settings
+    service: str  # "users", "projects" or "auth"
+    env: dict[str, str] = field(default_factory=dict)  # PG* and any ATLAS_*/USERS_SERVICE_* settings (auth: key file)
     workers: int = 1
     threads: int = 2
     port: int = field(default_factory=free_port)

@@ -1,12 +1,17 @@
-"""The command line every service shares: ``python -m <service> migrate`` and ``python -m <service> serve``."""
+"""The command line every service shares: ``python -m <service> migrate`` and ``python -m <service> serve``,
+and the commands a service adds: its package lists them in ``COMMANDS`` (auth: ``create-client``,
+``generate-key``), as it lists its settings blocks in ``SETTINGS``."""
 
 from __future__ import annotations
 
 import argparse
 import getpass
+import importlib
 import os
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import psycopg2
 import psycopg2.extensions
@@ -31,15 +36,39 @@ class DatabaseNotReached(Exception):
     """No connection: the message says why, in one line."""
 
 
+@dataclass(frozen=True)
+class Command:
+    """A service's own subcommand: ``arguments`` adds its options to its parser, ``run`` gets the parsed
+    arguments and returns the exit status (0 done, 1 failed, 2 refused: a usage or configuration error)."""
+
+    name: str
+    help: str
+    run: Callable[[argparse.Namespace], int]
+    arguments: Callable[[argparse.ArgumentParser], None] = lambda parser: None
+
+
+SHARED = ("migrate", "serve")
+
+
 def main(package: str, argv: list[str] | None = None) -> int:
+    own: tuple[Command, ...] = tuple(getattr(importlib.import_module(package), "COMMANDS", ()))
+    clash = [c.name for c in own if c.name in SHARED]
+    if clash:
+        raise TypeError(f"{package}: COMMANDS may not redefine {clash}")
     parser = argparse.ArgumentParser(prog=f"python -m {package}", description=f"{package} service commands")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("migrate", help="apply the pending SQL migrations to the database the PG* variables name")
     commands.add_parser("serve", help="serve the API on ATLAS_BIND until SIGTERM (granian, settings from ATLAS_*)")
-    if parser.parse_args(argv).command == "serve":
+    for command in own:
+        command.arguments(commands.add_parser(command.name, help=command.help, description=command.help))
+    args = parser.parse_args(argv)
+    if args.command == "serve":
         from .server import serve  # only here: migrate needs no HTTP server
 
         return serve(f"{package}.wsgi:app")
+    for command in own:
+        if args.command == command.name:
+            return command.run(args)
 
     try:
         settings = Settings.from_env()

@@ -1,8 +1,11 @@
 """Every setting of a service, declared once, parsed from the environment by pydantic-settings at start.
 
 A settings class is one block of a service's chart values (its ``chart_block``): ``Settings`` is the
-``config`` block every service has; a service adds its own (projects: ``UsersServiceSettings``, block
-``usersService``) and lists its blocks in ``SETTINGS`` in its package ``__init__``. Each field is made by
+``config`` block every service has, ``AuthSettings`` (block ``authentication``: token checks) another one
+every service lists; a service adds its own (projects: ``UsersServiceSettings``, block ``usersService``;
+auth: ``TokenSettings``, block ``tokens``) and lists its blocks in ``SETTINGS`` in its package ``__init__``.
+A block whose settings are all environment only (``AuthSettings``: the chart wires them) has no block in
+the chart values; its variables are still in the generated table. Each field is made by
 ``setting()`` and holds all there is to know about the setting: name, type, bounds, default, one-line doc,
 the environment variable (its validation alias) and the chart key (``json_schema_extra``), or why it is
 environment only (what the chart wires itself, or the image's default). scripts/chart-settings.py
@@ -256,10 +259,20 @@ def _lower(value: Any) -> Any:
     return value.strip().lower() if isinstance(value, str) else value
 
 
+def _word(value: Any) -> Any:
+    """A non-empty string without whitespace (a token's audience)."""
+    if isinstance(value, str):
+        value = value.strip()
+        if not value or any(c.isspace() for c in value):
+            raise ValueError("not one word")
+    return value
+
+
 LogLevel = Annotated[Literal["DEBUG", "INFO", "WARNING", "ERROR"], BeforeValidator(_upper)]
 AccessLog = Annotated[Literal["all", "no-probes"], BeforeValidator(_lower)]
 HostPort = Annotated[str, BeforeValidator(_host_port)]
 BaseUrl = Annotated[str | None, BeforeValidator(_base_url)]
+Word = Annotated[str, BeforeValidator(_word)]
 
 # -- the `config` block every service has --------------------------------------------------------
 
@@ -369,3 +382,51 @@ class Settings(SettingsBlock):
         env_only="the default suits the image: /tmp is its one writable path",
         doc="where the workers share their metrics (read before prometheus_client is imported)",
     )
+
+
+# -- the `authentication` block every service lists: bearer tokens (atlas_common.bearer) -------------
+
+
+class AuthSettings(SettingsBlock):
+    """Who issues the access tokens and for whom: read by every service (users and projects check tokens,
+    auth issues them). All environment only: the chart wires them from its release-wide `authentication`
+    values (one issuer, audience and key URL for every service), so the block has no per-service chart key."""
+
+    chart_block: ClassVar[str] = "authentication"
+
+    issuer: BaseUrl = setting(
+        None,
+        env="ATLAS_AUTH_ISSUER",
+        env_only="the chart sets it from authentication.issuer: on the provider, and wherever tokens are required",
+        allowed="an http(s) URL such as http://atlas.local",
+        doc="the tokens' issuer (iss) and the base of the token URL; unset: tokens are not checked (auth needs it)",
+    )
+    audience: Word = setting(
+        "atlas",
+        env="ATLAS_AUTH_AUDIENCE",
+        env_only="the chart sets it from authentication.audience, with ATLAS_AUTH_ISSUER",
+        allowed="one word such as atlas",
+        doc="the audience (aud) tokens are issued for and checked against",
+    )
+    jwks_url: BaseUrl = setting(
+        None,
+        env="ATLAS_AUTH_JWKS_URL",
+        env_only="the chart sets it to the provider's keys inside the cluster (or authentication.jwksUri)",
+        allowed="an http(s) URL such as http://auth/.well-known/jwks.json",
+        doc="where the token signing keys are fetched; unset: ATLAS_AUTH_ISSUER + /.well-known/jwks.json",
+    )
+
+    @property
+    def enabled(self) -> bool:
+        """Tokens are required on every /api/v1 call."""
+        return self.issuer is not None
+
+    @property
+    def keys_url(self) -> str | None:
+        if self.issuer is None:
+            return None
+        return self.jwks_url or f"{self.issuer}/.well-known/jwks.json"
+
+    @property
+    def token_url(self) -> str | None:
+        return None if self.issuer is None else f"{self.issuer}/oauth/token"

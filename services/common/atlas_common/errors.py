@@ -19,16 +19,21 @@ log = logging.getLogger("atlas.errors")
 class ApiError(Exception):
     """Raised by views for an expected failure; becomes a JSON error response."""
 
-    def __init__(self, status: int, code: str, message: str, details: Any = None) -> None:
+    def __init__(
+        self, status: int, code: str, message: str, details: Any = None, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.status, self.code, self.message, self.details = status, code, message, details
+        self.headers = headers or {}  # e.g. WWW-Authenticate on a 401
 
 
-def error_response(status: int, code: str, message: str, details: Any = None) -> Response:
+def error_response(
+    status: int, code: str, message: str, details: Any = None, headers: dict[str, str] | None = None
+) -> Response:
     body: dict[str, Any] = {"code": code, "message": message}
     if details is not None:
         body["details"] = details
-    return Response(json.dumps({"error": body}), status=status, mimetype="application/json")
+    return Response(json.dumps({"error": body}), status=status, mimetype="application/json", headers=headers)
 
 
 def _http_code(exc: HTTPException) -> str:
@@ -39,7 +44,7 @@ def _http_code(exc: HTTPException) -> str:
 def register(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError) -> Response:
-        return error_response(exc.status, exc.code, exc.message, exc.details)
+        return error_response(exc.status, exc.code, exc.message, exc.details, exc.headers)
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> Response:

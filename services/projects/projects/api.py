@@ -18,6 +18,8 @@ api = Api(
     "projects",
     "/api/v1/projects",
     tag="projects",
+    read_scope="projects:read",
+    write_scope="projects:write",
     response_headers={
         OWNER_CHECK_HEADER: "`enabled`: owner_id is checked against the users service; "
         "`disabled`: USERS_SERVICE_URL is unset and owner_id is stored as given",
@@ -46,9 +48,11 @@ def _not_found(project_id: int) -> ApiError:
     return ApiError(404, "not_found", f"project {project_id} does not exist")
 
 
-# A valid body can still name an owner that does not exist: users_client.py answers 422 owner_not_found.
+# A valid body can still name an owner that does not exist: users_client.py answers 422 owner_not_found. The
+# owner check calls users with the caller's token: without users:read there, users refuses and so does this.
 _OWNER_NOTES = {
-    422: "or `owner_not_found`: no user of the users service has this owner_id (with X-Owner-Check: enabled)"
+    422: "or `owner_not_found`: no user of the users service has this owner_id (with X-Owner-Check: enabled)",
+    403: "or the owner check needs `users:read` too and the token lacks it (with X-Owner-Check: enabled)",
 }
 
 

@@ -5,22 +5,34 @@ and, for every call, scanned the environment for proxy variables, looked for a ~
 and prepared the request anew: about 0.7 ms of CPU per call against urllib3's 0.25 ms, and some 40% of
 a projects worker's Python time under `make bench` load (py-spy). So the call also goes straight to
 USERS_SERVICE_URL, never through a proxy named in the environment, as a call inside the cluster should.
+
+The call carries the caller's own Authorization header: users checks the token as it checks any other
+(scope users:read). When users refuses it, so does projects, saying why: users' 403 (the token lacks
+users:read) is a 403 ``insufficient_scope`` naming users:read; users' 401 on a token projects has just
+accepted means the two services disagree on what a valid token is (issuer, audience or keys: a deployment
+error, not the caller's), a 502 ``dependency_error`` quoting users' reason.
 """
 
 from __future__ import annotations
 
-from atlas_common import request_id
+import json
+
+from atlas_common import bearer, request_id
 from atlas_common.config import Settings
 from atlas_common.errors import ApiError
+from atlas_common.outbound import reason
+from flask import has_request_context, request
 from urllib3 import HTTPConnectionPool, Retry, Timeout
 from urllib3.connectionpool import connection_from_url
 from urllib3.exceptions import HTTPError, MaxRetryError, NewConnectionError
 from urllib3.exceptions import TimeoutError as Urllib3Timeout
+from urllib3.response import BaseHTTPResponse
 from urllib3.util import parse_url
 
 from projects.config import UsersServiceSettings
 
 DEPENDENCY = "users"
+USERS_SCOPE = "users:read"  # what users' GET /api/v1/users/<id> needs (users.api: read_scope)
 
 # Every thread that calls at once holds a connection; urllib3 opens them on demand and keeps each one
 # (keep-alive) as long as the pool has room for it. A pool smaller than the threads would close the extra
@@ -67,6 +79,9 @@ class UsersClient:
         rid = request_id.current()
         if rid:
             headers[request_id.HEADER] = rid
+        authorization = request.headers.get("Authorization") if has_request_context() else None
+        if authorization:
+            headers["Authorization"] = authorization  # the caller's token: users checks it for users:read
         return headers
 
     def ensure_user_exists(self, user_id: int) -> None:
@@ -79,7 +94,7 @@ class UsersClient:
             if _timed_out(exc):
                 message = f"the users service did not answer within {self.timeout:g}s"
                 raise self._error(504, "dependency_timeout", message) from None
-            message = f"the users service is unavailable: {_reason(exc)}"
+            message = f"the users service is unavailable: {reason(exc)}"
             raise self._error(503, "dependency_unavailable", message) from None
         if response.status == 200:
             return
@@ -87,6 +102,20 @@ class UsersClient:
             raise ApiError(422, "owner_not_found", f"owner_id {user_id}: no such user in the users service")
         if response.status >= 500:
             raise self._error(503, "dependency_unavailable", f"the users service answered {response.status}")
+        if response.status == 403:
+            raise bearer.insufficient_scope(
+                USERS_SCOPE,
+                f"the owner check reads the user from the users service, which needs the scope {USERS_SCOPE}: "
+                f"the token lacks it ({_said(response)})",
+                {"required": USERS_SCOPE, "dependency": DEPENDENCY, "url": self.base_url},
+            )
+        if response.status == 401:
+            raise self._error(
+                502,
+                "dependency_error",
+                f"the users service refused the token this service accepted ({_said(response)}): "
+                "the two disagree on ATLAS_AUTH_ISSUER, ATLAS_AUTH_AUDIENCE or the signing keys",
+            )
         raise self._error(502, "dependency_error", f"the users service answered {response.status} unexpectedly")
 
     def _error(self, status: int, code: str, message: str) -> ApiError:
@@ -100,10 +129,10 @@ def _timed_out(exc: HTTPError) -> bool:
     return isinstance(reason, Urllib3Timeout) and not isinstance(reason, NewConnectionError)
 
 
-def _reason(exc: HTTPError) -> str:
-    """The innermost cause ('Connection refused'), not urllib3's paragraph around it."""
-    cause: BaseException = exc
-    while cause.__cause__ is not None or cause.__context__ is not None:
-        cause = cause.__cause__ or cause.__context__
-    text = str(cause)
-    return text.rsplit("] ", 1)[-1] if "] " in text else text or type(exc).__name__
+def _said(response: BaseHTTPResponse) -> str:
+    """What the users service's error body says ("users said: ..."), or its status alone."""
+    try:
+        message = json.loads(response.data)["error"]["message"]
+    except (ValueError, TypeError, KeyError):
+        return f"users answered {response.status}"
+    return f"users answered {response.status}: {str(message)[:300]}"

@@ -1,8 +1,8 @@
 """Atlas User Management service."""
 
-from atlas_common.config import Settings
+from atlas_common.config import AuthSettings, Settings
 
 VERSION = "0.1.0"
 
 # The settings blocks this service reads, in its chart values' order (scripts/chart-settings.py reads this).
-SETTINGS = (Settings,)
+SETTINGS = (Settings, AuthSettings)

@@ -11,7 +11,7 @@ from psycopg2.errors import UniqueViolation
 
 from users.schemas import User, UserCreate, UserPage, UserUpdate
 
-api = Api("users", "/api/v1/users", tag="users")
+api = Api("users", "/api/v1/users", tag="users", read_scope="users:read", write_scope="users:write")
 users = Table("users", ("email", "name"))
 
 
