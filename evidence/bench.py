@@ -20,6 +20,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import requests
+
 from evidence import db, pgbench, pooltrap, proc, report, wrk
 from evidence.report import Table
 from evidence.stack import THREADS, WORKERS, Stack
@@ -205,6 +207,63 @@ def _label(setting: str) -> str:
     return "with its access line (all)" if setting == "all" else "without (no-probes)"
 
 
+def token_check(stack: Stack) -> Table:
+    """What checking a bearer token costs users per request: the same reads with tokens required and not,
+    the keys fetched once from a real auth service and cached."""
+    table = Table(
+        "Token check: GET /api/v1/users/<id> with tokens required vs not",
+        ["users", "req/s", "p99 ms", "CPU µs/req"],
+        notes=[
+            "auth: the real service (python -m auth serve) with an ES256 key, a client made by `python -m auth"
+            " create-client` and a users:read token from POST /oauth/token; users with ATLAS_AUTH_ISSUER set"
+            " checks every call's token (signature, iss, aud, exp, scope) against the cached JWKS. The same"
+            " Authorization header is sent to both. Each measured twice, interleaved, the lower CPU figure kept",
+        ],
+    )
+    key = os.path.join(stack.pg.workdir, "bench-signing-key.pem")
+    _python("-m", "auth", "generate-key", key)
+    issuer = "http://atlas.local"
+    auth = stack.service("auth", {"ATLAS_AUTH_SIGNING_KEY_FILE": key, "ATLAS_AUTH_ISSUER": issuer})
+    client = json.loads(_python("-m", "auth", "create-client", "--name", "bench", "--scopes", "users:read",
+                                env=stack.database("auth")))  # fmt: skip
+    answer = requests.post(
+        auth.url("/oauth/token"), data={"grant_type": "client_credentials", "scope": "users:read"},
+        auth=(client["client_id"], client["client_secret"]), timeout=10,
+    )  # fmt: skip
+    if answer.status_code != 200:
+        raise NotMeasured(f"no token from the auth service: {answer.status_code} {answer.text[:200]}")
+    headers = {"Authorization": f"Bearer {answer.json()['access_token']}"}
+    required = {"ATLAS_AUTH_ISSUER": issuer, "ATLAS_AUTH_JWKS_URL": auth.url("/.well-known/jwks.json")}
+    ids = _user_ids(stack.database("users"))
+    best: dict[str, Run] = {}
+    for label in ("not required", "required", "not required", "required"):
+        users = stack.service("users", required if label == "required" else {})
+        _warm(users)
+        run = _measure(users.url("/api/v1/users/"), [users], workload="get_ids", ids=ids, headers=headers)
+        stack.stop(users)
+        if run.wrk.errors:
+            raise NotMeasured(f"users ({label}) refused {run.wrk.errors} of {run.wrk.requests} reads")
+        if label not in best or run.cpu_us_per_request < best[label].cpu_us_per_request:
+            best[label] = run
+    stack.stop(auth)
+    for label, run in best.items():
+        table.add(f"tokens {label}", run.wrk.rps, run.wrk.p99_ms, run.cpu_us_per_request)
+    cost = best["required"].cpu_us_per_request - best["not required"].cpu_us_per_request
+    table.add("the check's price per request (CPU µs)", None, None, cost)
+    return table
+
+
+def _python(*args: str, env: dict[str, str] | None = None) -> str:
+    """``python <args>`` with only PATH and ``env`` (no developer settings leak in); its stdout."""
+    done = subprocess.run(
+        [sys.executable, *args], env={"PATH": os.environ.get("PATH", ""), **(env or {})},
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    if done.returncode != 0:
+        raise NotMeasured(f"python {' '.join(args[:3])} failed: {done.stderr.strip()[-500:]}")
+    return done.stdout
+
+
 @dataclass
 class Load:
     table: Table
@@ -339,6 +398,8 @@ def main() -> int:
             print("[bench] access log", flush=True)
             log_table = access_log(stack)
             measured = load(stack)
+            print("[bench] token check", flush=True)
+            token_table = token_check(stack)
             pool = pool_trap(stack, measured.runs["GET /db-status"])
             print("[bench] time to first /readyz 200", flush=True)
             readyz = _readyz_seconds(stack)
@@ -359,7 +420,7 @@ def main() -> int:
     process.notes.append("PSS splits the pages shared with the main process (the app is imported before the fork).")
     process.notes.append("readyz starts (wall / CPU): " + ", ".join(f"{w:.3f}s / {c:.2f}s" for w, c in readyz))
 
-    tables = [server_table, log_table, measured.table, pool, process]
+    tables = [server_table, log_table, measured.table, token_table, pool, process]
     if renders is not None:
         provisioning = Table("Provisioning: make render ENV=dev PROFILE=full", ["run", "wall s", "changed"])
         for label, (took, changed) in zip(("first (output removed before)", "again"), renders, strict=True):

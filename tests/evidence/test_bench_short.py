@@ -21,6 +21,7 @@ TABLES = (
     "Servers side by side",
     "Access log: what a line costs",
     "Throughput and latency",
+    "Token check",
     "Connection pool",
     "One process",
     "Goals (issue 14)",
