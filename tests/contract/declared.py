@@ -75,3 +75,48 @@ def chart_settings() -> list[Setting]:
 
 def numeric_settings() -> list[Setting]:
     return [s for s in chart_settings() if s.declared.kind in ("integer", "number")]
+
+
+# -- deploying one service through the chart -------------------------------------------------------
+
+
+def _signing_key() -> str:
+    """A valid ATLAS_AUTH_SIGNING_KEY_FILE: one EC P-256 private key, PEM (what `python -m auth generate-key` makes)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+
+
+# What a valid file holds, per variable a service's secretFiles name (the one piece of knowledge a test needs
+# beyond the chart's values to run a service that reads files from Secrets).
+SECRET_FILE_CONTENT = {"ATLAS_AUTH_SIGNING_KEY_FILE": _signing_key}
+
+
+@functools.cache
+def _chart_defaults() -> dict:
+    import yaml
+
+    with open(os.path.join(REPO_ROOT, "charts", "atlas", "values.yaml")) as f:
+        return yaml.safe_load(f)
+
+
+def deploy_values(service: str) -> dict:
+    """The values that deploy ``service`` (enabled, its secretFiles named) in a `--set`-style mapping."""
+    values: dict = {f"{service}.enabled": True}
+    files = _chart_defaults()[service]["secretFiles"]
+    if files:
+        values[f"{service}.secretFiles"] = [
+            {**f, "secretName": f"test-{service}-file-{i}"} for i, f in enumerate(files)
+        ]
+    return values
+
+
+@functools.cache
+def secret_files(service: str) -> dict[str, dict[str, str]]:
+    """The Secrets deploy_values names, with valid content: {secret name: {key: content}}."""
+    files = _chart_defaults()[service]["secretFiles"]
+    return {f"test-{service}-file-{i}": {f["key"]: SECRET_FILE_CONTENT[f["env"]]()} for i, f in enumerate(files)}

@@ -7,14 +7,14 @@ from __future__ import annotations
 import pytest
 from atlas_common.config import POOL_BELOW_THREADS, ConfigError, Settings
 
-from tests.contract.declared import numeric_settings, services
+from tests.contract.declared import deploy_values, numeric_settings, services
 from tests.support.chart import find, render, render_error
 
 SERVICES = [s.name for s in services()]
 
 
 def _config_map(values: dict, service: str) -> dict[str, str]:
-    return find(render(values), "ConfigMap", f"atlas-{service}")["data"]
+    return find(render({**deploy_values(service), **values}), "ConfigMap", f"atlas-{service}")["data"]
 
 
 def _extremes(service: str, end: int) -> dict:

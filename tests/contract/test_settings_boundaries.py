@@ -30,7 +30,7 @@ import pytest
 import requests
 from atlas_common.config import Settings
 
-from tests.contract.declared import Setting, numeric_settings
+from tests.contract.declared import Setting, deploy_values, numeric_settings, secret_files
 from tests.support import sandbox as sb
 from tests.support.chart import render, render_error
 from tests.support.contract import (
@@ -56,6 +56,7 @@ def _database(service: str) -> DatabaseSpec:
 def _base_values(service: str) -> dict:
     db = _database(service)
     return {
+        **deploy_values(service),
         f"{service}.postgresql.auth.database": db.database,
         f"{service}.postgresql.auth.username": db.user,
         f"{service}.postgresql.auth.existingSecret": f"atlas-{service}-db",
@@ -63,7 +64,7 @@ def _base_values(service: str) -> dict:
 
 
 def _secrets(service: str) -> dict:
-    return {f"atlas-{service}-db": {"password": PASSWORD}}
+    return {f"atlas-{service}-db": {"password": PASSWORD}, **secret_files(service)}
 
 
 def _companions(setting: Setting, value: float) -> dict:
@@ -121,6 +122,29 @@ class _Plain:
             return subprocess.Popen(
                 argv, env=env, cwd=self.workdir, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
             )
+
+
+def _secret_files_here(contract: ServiceContract, workdir: str) -> dict[str, str]:
+    """Without the sandbox: the main container's secret volumes written under ``workdir``, and the variables
+    that pointed into their mount paths pointed there instead."""
+    volumes = {v["name"]: v["secret"] for v in contract.pod_spec.get("volumes", []) if "secret" in v}
+    moved = {}
+    for mount in contract.container(contract.service).get("volumeMounts", []):
+        secret = volumes.get(mount["name"])
+        if secret is None:
+            continue
+        here = os.path.join(workdir, "secrets", mount["name"])
+        os.makedirs(here)
+        for item in secret["items"]:
+            with open(os.path.join(here, item["path"]), "w") as f:
+                f.write(contract.secret_data(secret["secretName"], item["key"]))
+        moved[mount["mountPath"]] = here
+    return {
+        name: value.replace(mount, here, 1)
+        for name, value in contract.env.items()
+        for mount, here in moved.items()
+        if value.startswith(mount + "/")
+    }
 
 
 def _children(pid: int) -> int:
@@ -221,7 +245,8 @@ def _run_once(contract: ServiceContract, server, workers: int, port: int) -> dic
     main = contract.container(contract.service)
     if sb.unavailable_reason() is None:
         image = image_for(main["image"])
-        with sb.Pod(f"{contract.deployment['metadata']['name']}-boundary", contract.pod_spec) as pod:
+        name = f"{contract.deployment['metadata']['name']}-boundary"
+        with sb.Pod(name, contract.pod_spec, secret_data=contract.secret_data) as pod:
             done = pod.container(init, image_for(init["image"])).run(
                 container_argv(init, image), {**image.env, **env}, timeout=120
             )
@@ -234,6 +259,7 @@ def _run_once(contract: ServiceContract, server, workers: int, port: int) -> dic
                 # and the sandbox kills what is left in the container's cgroup.
                 running.stop(grace=contract.grace_period, sig=signal.SIGKILL)
     plain = _Plain()
+    env = {**env, **_secret_files_here(contract, plain.workdir)}
     try:
         code, output = plain.migrate(contract.migrate_argv, plain.env(env))
         assert code == 0, f"migrate exited {code}:\n{output}"

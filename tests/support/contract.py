@@ -59,7 +59,7 @@ import sys
 import tempfile
 import time
 import warnings
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -162,6 +162,8 @@ class ServiceContract:
     deployment: dict = field(default_factory=dict, repr=False)
     test_pod: dict | None = field(default=None, repr=False)
     database_statefulset: dict | None = field(default=None, repr=False)  # None: an external database
+    # The Secrets' data for the pod's secret volumes (secretFiles), as the kubelet would read them.
+    secret_data: Callable[[str, str], str] | None = field(default=None, repr=False)
 
     @property
     def pod_spec(self) -> dict:
@@ -273,6 +275,7 @@ def service_contract(
         database=database,
         deployment=deployment,
         database_statefulset=sts,
+        secret_data=lambda name, key: _secret_value(manifests, secrets, name, key),
     )
     test_pod = _find(manifests, "Pod", f"{deployment['metadata']['name']}-test")
     if test_pod is not None:
@@ -389,9 +392,10 @@ def postgres_image() -> sb.Image:
 def image_for(reference: str) -> sb.Image:
     repository = reference.rsplit("@", 1)[0]
     repository = repository.rsplit(":", 1)[0] if ":" in repository.rsplit("/", 1)[-1] else repository
-    for service in ("users", "projects"):
-        if repository.endswith(f"atlas/{service}"):
-            return service_image(service)
+    owner, _, service = repository.rpartition("/")
+    # atlas/<service> for every service package of the checkout (services/<name>/<name>/): a new one is data.
+    if owner.endswith("atlas") and os.path.isfile(os.path.join(SERVICES_DIR, service, service, "__init__.py")):
+        return service_image(service)
     if repository.split("/")[-1] == "postgres":
         return postgres_image()
     raise ContractError(f"no stand-in for image {reference!r} in the sandbox")
@@ -700,7 +704,9 @@ def _run_sandboxed(
         image = image_for(contract.container(contract.service)["image"])
         init = contract.container("migrate", init=True)
         try:
-            pod = stack.enter_context(sb.Pod(f"{deployment}-sandbox", contract.pod_spec))
+            pod = stack.enter_context(
+                sb.Pod(f"{deployment}-sandbox", contract.pod_spec, secret_data=contract.secret_data)
+            )
             migrate = pod.container(init, image_for(init["image"]))
             main = pod.container(contract.container(contract.service), image)
         except sb.SandboxError as exc:
