@@ -4,6 +4,7 @@ issuer and keys wired into every service that checks tokens, and the NetworkPoli
 from __future__ import annotations
 
 import pytest
+from atlas_common.config import AuthSettings
 
 from tests.support.chart import find, of_kind, render, render_error
 
@@ -34,10 +35,13 @@ def test_the_signing_key_is_a_read_only_file_from_the_secret():
         "secretName": "atlas-auth-signing-key", "defaultMode": 0o440,
         "items": [{"key": "signing-key.pem", "path": "signing-key.pem"}],
     }  # fmt: skip
-    for container in spec["containers"] + spec["initContainers"]:
-        mount = next(m for m in container["volumeMounts"] if m["name"] == volume["name"])
-        assert mount["readOnly"] is True
-        path = f"{mount['mountPath']}/signing-key.pem"
+    (container,) = spec["containers"]
+    mount = next(m for m in container["volumeMounts"] if m["name"] == volume["name"])
+    assert mount["readOnly"] is True
+    path = f"{mount['mountPath']}/signing-key.pem"
+    # The migrate init container gets no key: it has no use for one.
+    (init,) = spec["initContainers"]
+    assert [m["name"] for m in init["volumeMounts"]] == ["tmp"]
     assert _config(manifests, "auth")["ATLAS_AUTH_SIGNING_KEY_FILE"] == path
     assert "ATLAS_AUTH_JWKS_URL" not in _config(manifests, "auth"), "the provider uses its own keys"
     assert _config(manifests, "auth")["ATLAS_AUTH_ISSUER"] == "http://atlas.local"
@@ -58,13 +62,48 @@ def test_required_tokens_reach_every_service_that_checks_them():
         assert "AUTH_SERVICE_URL" not in data  # the keys' URL, not a call of its API
     custom = render({**REQUIRED, "authentication.issuer": "https://id.example.com/", "authentication.audience": "x"})
     for service in ("auth", "users", "projects"):
-        assert _config(custom, service)["ATLAS_AUTH_ISSUER"] == "https://id.example.com/"
+        # No trailing slash: what the services make of the value (a base URL) and what the gateway compares.
+        assert _config(custom, service)["ATLAS_AUTH_ISSUER"] == "https://id.example.com"
         assert _config(custom, service)["ATLAS_AUTH_AUDIENCE"] == "x"
+
+
+@pytest.mark.parametrize("issuer", ["", "https://id.example.com/", "http://id.example.com:8443/realms/atlas"])
+def test_the_gateway_and_the_services_expect_the_same_issuer(issuer):
+    """Envoy compares `iss` as a string: the SecurityPolicy must say exactly what the services parse and auth
+    signs with (AuthSettings from the rendered ConfigMaps)."""
+    manifests = render({**REQUIRED, "gateway.enabled": True, "authentication.issuer": issuer})
+    (provider,) = find(manifests, "SecurityPolicy", "atlas-users")["spec"]["jwt"]["providers"]
+    for service in ("auth", "users", "projects"):
+        settings = AuthSettings.from_env(_config(manifests, service))
+        assert settings.issuer == provider["issuer"], service
+        if service != "auth":
+            assert settings.keys_url == provider["remoteJWKS"]["uri"], service
+        assert [settings.audience] == provider["audiences"]
 
 
 def test_the_issuer_follows_the_entry_host():
     values = {**REQUIRED, "gateway.enabled": True, "gateway.host": "api.example.com"}
     assert _config(render(values), "users")["ATLAS_AUTH_ISSUER"] == "http://api.example.com"
+
+
+def test_keys_outside_the_release_are_reached_by_port():
+    values = {"authentication.required": True, "authentication.provider": "",
+              "authentication.issuer": "https://login.example.org"}  # fmt: skip
+    for service in ("users", "projects"):
+        policy = find(render(values), "NetworkPolicy", f"atlas-{service}")
+        assert {"ports": [{"protocol": "TCP", "port": 443}]} in policy["spec"]["egress"]
+    jwks = {**REQUIRED, "authentication.jwksUri": "http://keys.example.org:8080/jwks"}
+    policy = find(render(jwks), "NetworkPolicy", "atlas-users")
+    assert {"ports": [{"protocol": "TCP", "port": 8080}]} in policy["spec"]["egress"]
+    inside = find(render(REQUIRED), "NetworkPolicy", "atlas-users")
+    assert not [rule for rule in inside["spec"]["egress"] if "to" not in rule and rule["ports"][0]["port"] != 53]
+
+
+def test_an_issuer_needs_a_host_to_default_to():
+    anyhost = {**AUTH, "gateway.enabled": True, "gateway.host": ""}  # the routes answer any host
+    message = render_error(anyhost)
+    assert "authentication.issuer is required when the entry has no host (gateway.host is empty)" in message
+    render({**anyhost, "authentication.issuer": "https://id.example.com"})
 
 
 def test_network_paths_to_the_keys_and_nothing_more():

@@ -41,12 +41,16 @@ env:
 {{/* Where a service's secretFiles are mounted, one folder each (read-only). */}}
 {{- define "atlas.secretFilesDir" -}}/run/secrets/atlas{{- end -}}
 
-{{/* /tmp is the only writable path the services need (docs/interfaces.md); secretFiles are read-only. Args: root, svc. */}}
+{{/*
+/tmp is the only writable path the services need (docs/interfaces.md). The serving container also gets its
+secretFiles, read-only; the migrate init container does not need them (a signing key has no business there).
+Args: root, svc, serving (bool).
+*/}}
 {{- define "atlas.service.mounts" -}}
 volumeMounts:
   - name: tmp
     mountPath: /tmp
-{{- range $i, $file := .svc.secretFiles }}
+{{- range $i, $file := ternary .svc.secretFiles (list) .serving }}
   - name: {{ printf "secret-file-%d" $i }}
     mountPath: {{ printf "%s/%d" (include "atlas.secretFilesDir" $.root) $i }}
     readOnly: true

@@ -11,13 +11,34 @@ provider is a service of this chart (authentication.provider, the auth service) 
 {{- end -}}
 {{- end -}}
 
-{{/* The tokens' issuer: authentication.issuer, else http:// and the entry's host. Args: the root context. */}}
+{{/*
+The tokens' issuer: authentication.issuer, else http:// and the entry's host; without a trailing slash, as
+the services read it (atlas_common.config: a base URL), since the gateway compares the `iss` claim as a
+string. Args: the root context.
+*/}}
 {{- define "atlas.auth.issuer" -}}
 {{- if .Values.authentication.issuer -}}
-{{- .Values.authentication.issuer -}}
+{{- .Values.authentication.issuer | trimSuffix "/" -}}
 {{- else -}}
-{{- printf "http://%s" (ternary .Values.gateway.host .Values.ingress.host .Values.gateway.enabled) -}}
+{{- printf "http://%s" (include "atlas.entryHost" .) -}}
 {{- end -}}
+{{- end -}}
+
+{{/* The host the entry answers on: the gateway's or the Ingress's. Args: the root context. */}}
+{{- define "atlas.entryHost" -}}
+{{- ternary .Values.gateway.host .Values.ingress.host .Values.gateway.enabled -}}
+{{- end -}}
+
+{{/* "true" when the keys are outside the chart (an external issuer, or authentication.jwksUri). Args: root. */}}
+{{- define "atlas.auth.keysOutside" -}}
+{{- if or .Values.authentication.jwksUri (not (include "atlas.auth.providerEnabled" .)) -}}true{{- end -}}
+{{- end -}}
+
+{{/* The TCP port of the keys' URL (its own, else the scheme's). Args: the root context. */}}
+{{- define "atlas.auth.jwksPort" -}}
+{{- $url := urlParse (include "atlas.auth.jwksUri" .) -}}
+{{- $port := regexFind ":[0-9]+$" $url.host | trimPrefix ":" -}}
+{{- default (ternary "443" "80" (eq $url.scheme "https")) $port -}}
 {{- end -}}
 
 {{/*
@@ -27,7 +48,7 @@ Args: the root context.
 */}}
 {{- define "atlas.auth.jwksUri" -}}
 {{- if .Values.authentication.jwksUri -}}
-{{- .Values.authentication.jwksUri -}}
+{{- .Values.authentication.jwksUri | trimSuffix "/" -}}
 {{- else if include "atlas.auth.providerEnabled" . -}}
 {{- printf "%s/.well-known/jwks.json" (include "atlas.serviceFqdnUrl" (dict "root" . "name" .Values.authentication.provider)) -}}
 {{- else -}}

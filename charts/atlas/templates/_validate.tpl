@@ -49,6 +49,8 @@ Included once, from validate.yaml. The check templates it includes print their f
 {{- $errors = append $errors (printf "authentication.provider names %s, which is not a service of this chart (services: %s; \"\" for an external issuer)" $auth.provider (join ", " $services)) }}
 {{- else if and $auth.required (not (include "atlas.auth.providerEnabled" .)) (not $auth.issuer) }}
 {{- $errors = append $errors (printf "authentication.required needs someone to issue the tokens: enable %s, or set authentication.issuer to an external issuer" (default "authentication.provider" $auth.provider)) }}
+{{- else if and (or $auth.required (include "atlas.auth.providerEnabled" .)) (not $auth.issuer) (not (include "atlas.entryHost" .)) }}
+{{- $errors = append $errors (printf "authentication.issuer is required when the entry has no host (%s is empty): the issuer defaults to http://<that host>" (ternary "gateway.host" "ingress.host" .Values.gateway.enabled)) }}
 {{- end }}
 {{- if and .Values.ingress.enabled .Values.ingress.tls.enabled (not .Values.ingress.tls.secretName) }}
 {{- $errors = append $errors "ingress.tls.secretName is required when ingress.tls.enabled is true" }}

@@ -4,14 +4,12 @@ the clients, get one, revoke one. No answer holds a secret or its hash; clients 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from atlas_common.current import connection
 from atlas_common.errors import ApiError
 from atlas_common.routing import Api
 from atlas_common.schemas import ListQuery
 
-from auth.clients import clients
+from auth.clients import clients, revoke
 from auth.schemas import Client, ClientPage
 
 api = Api("clients", "/api/v1/clients", tag="clients", read_scope="auth:admin", write_scope="auth:admin")
@@ -46,9 +44,7 @@ def get_client(client_id: str) -> Client:
 )
 def revoke_client(client_id: str) -> Client:
     with connection() as conn:
-        row = clients.get(conn, client_id, column="client_id")
-        if row is not None and row["revoked_at"] is None:
-            row = clients.update(conn, client_id, {"revoked_at": datetime.now(UTC)}, column="client_id")
+        row = revoke(conn, client_id)
     if row is None:
         raise _not_found(client_id)
     return Client(**row)  # revoking a revoked client changes nothing: it keeps its first revoked_at

@@ -27,6 +27,7 @@ from atlas_common.scopes import ordered
 from atlas_common.table import Table
 from authlib.oauth2.rfc6749 import ClientMixin
 from authlib.oauth2.rfc6749.errors import InvalidScopeError
+from psycopg2 import sql
 from psycopg2.extras import RealDictCursor
 
 GRANT_TYPE = "client_credentials"
@@ -34,6 +35,18 @@ AUTH_METHODS = ("client_secret_basic", "client_secret_post")  # RFC 6749 §2.3.1
 HASHER = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
 
 clients = Table("clients", ("client_id", "name", "scopes", "revoked_at"), write_only=("secret_hash",))
+
+
+def revoke(conn, client_id: str) -> dict | None:
+    """Revoke a client in one statement (two admins at once: the first revoked_at stays); its row, or None."""
+    query = sql.SQL(
+        "UPDATE clients SET revoked_at = coalesce(revoked_at, now()),"
+        " updated_at = CASE WHEN revoked_at IS NULL THEN now() ELSE updated_at END"
+        " WHERE client_id = %s RETURNING {}"
+    ).format(clients.columns)
+    with conn.cursor(cursor_factory=RealDictCursor) as cur:
+        cur.execute(query, (client_id,))
+        return cur.fetchone()
 
 
 def new_credentials() -> tuple[str, str]:

@@ -20,6 +20,8 @@ grant types, client authentication methods, scopes).
 
 from __future__ import annotations
 
+import base64
+import binascii
 import logging
 import os
 import re
@@ -132,12 +134,28 @@ def _malformed() -> str | None:
     return None
 
 
+def _basic_credentials_readable() -> bool:
+    """HTTP Basic credentials that Authlib can read, when the client sends some (RFC 7617: one space, then
+    base64 of UTF-8 `id:secret`). Authlib's own parser raises on non-UTF-8 bytes and on odd whitespace."""
+    header = request.headers.get("Authorization", "")
+    scheme, space, value = header.partition(" ")
+    if scheme.lower() != "basic":
+        return True  # no Basic credentials: the form's, or none (Authlib says invalid_client)
+    try:
+        decoded = base64.b64decode(value, validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        return False
+    return space == " " and ":" in decoded
+
+
 @oauth.post(TOKEN_PATH)
 def issue_token() -> Response:
     server: Server = current_app.extensions["auth.oauth"]
     problem = _malformed()
     if problem is not None:
         return server.handle_error_response(None, InvalidRequestError(problem))
+    if not _basic_credentials_readable():
+        return server.handle_error_response(None, InvalidClientError())
     return server.create_token_response()
 
 

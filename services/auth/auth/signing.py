@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 
 from atlas_common.config import ConfigError
-from atlas_common.keys import algorithm
+from atlas_common.keys import MIN_RSA_BITS, algorithm
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -89,15 +89,16 @@ def _import(pem: bytes, number: int) -> Key:
         private = serialization.load_pem_private_key(pem, password=None)
     except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
         raise KeyFileError(f"block {number} is not a usable private key ({exc})") from None
-    if isinstance(private, ec.EllipticCurvePrivateKey):
+    # Checked on cryptography's key, before joserfc sees it: it raises a bare KeyError on curves it lacks.
+    if isinstance(private, ec.EllipticCurvePrivateKey) and isinstance(private.curve, ec.SECP256R1):
         key: Key = ECKey.import_key(pem)
-    elif isinstance(private, rsa.RSAPrivateKey):
+    elif isinstance(private, rsa.RSAPrivateKey) and private.key_size >= MIN_RSA_BITS:
         key = RSAKey.import_key(pem)
     else:
-        raise KeyFileError(f"block {number} is a {type(private).__name__}: only EC P-256 and RSA keys sign tokens")
+        raise KeyFileError(
+            f"block {number}: only EC keys on P-256 and RSA keys of {MIN_RSA_BITS} bits or more sign tokens"
+        )
     alg = algorithm(key)
-    if alg is None:
-        raise KeyFileError(f"block {number}: an EC key must be on P-256, an RSA key at least 2048 bits long")
     kid = key.thumbprint()
     return type(key).import_key(pem, {"kid": kid, "alg": alg, "use": "sig"})
 

@@ -8,9 +8,10 @@ fetches. So:
 
 - nothing is fetched at start: a service starts, and its probes answer, while auth is not up yet; the first
   token to check fetches the set (one thread at a time; the others wait for its answer);
-- a set is used for ``lifespan`` seconds, then fetched again; while that refresh fails, the keys fetched
-  before stay in use (a warning is logged), and a failed fetch is not tried again for ``retry_after``
-  seconds, so an outage costs no request a connect timeout;
+- a set is used for ``lifespan`` seconds, then fetched again, by the request that finds it old; while that
+  refresh fails, the keys fetched before stay in use (a warning is logged), and a failed fetch is not tried
+  again for ``retry_after`` seconds, so during an outage one request per worker every ``retry_after``
+  seconds waits up to the timeouts (connect and read), not every request;
 - a key id not in the set (the auth service rotated its key) fetches the set again at once, but at most
   once per ``refetch_after`` seconds;
 - when no set was ever fetched and the fetch fails, ``KeysUnavailable``: the request gets 503
@@ -39,9 +40,6 @@ from .outbound import reason
 
 log = logging.getLogger("atlas.keys")
 
-# The one algorithm each key type signs Atlas tokens with: a token's `alg` must be its key's (no algorithm
-# chosen by the token itself, so no confusion between key types).
-ALGORITHMS = {"EC": "ES256", "RSA": "RS256"}
 MIN_RSA_BITS = 2048
 
 
@@ -54,7 +52,9 @@ class KeysUnavailable(Exception):
 
 
 def algorithm(key: Key) -> str | None:
-    """The algorithm ``key`` verifies, or None for a key Atlas does not use (another curve, a short RSA key)."""
+    """The one algorithm ``key`` verifies Atlas tokens with (a token's `alg` must be its key's: no algorithm
+    chosen by the token itself, so no confusion between key types), or None for a key Atlas does not use
+    (another curve, a short RSA key)."""
     if isinstance(key, ECKey):
         return "ES256" if key.curve_name == "P-256" else None
     if isinstance(key, RSAKey):

@@ -4,16 +4,21 @@ Each worker writes its samples to files in PROMETHEUS_MULTIPROC_DIR; a scrape of
 any one worker, adds them all up. prometheus_client picks its storage when it is first imported, so
 the directory must be set and exist before that import.
 
-A worker that is gone (killed, recycled) must leave the live gauges: the scrape itself drops the files
-of processes that no longer run, so no server hook is needed (granian has none for a worker's exit).
+A worker that is gone (killed, recycled) must leave the live gauges, and its files must not pile up in
+/tmp (a small emptyDir) as workers come and go: the scrape itself drops the live gauges of processes that
+no longer run and folds their counters and histograms into one archive file per type, so nothing counted
+is lost and no server hook is needed (granian has none for a worker's exit). Scrapes read under a shared
+lock and the fold holds it exclusively, so no scrape sees a file vanish or a count twice.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import glob
 import os
 import re
+from collections.abc import Iterator
 
 from .config import Settings
 
@@ -31,6 +36,7 @@ from prometheus_client import (  # noqa: E402 - needs the directory above
     generate_latest,
     multiprocess,
 )
+from prometheus_client.mmap_dict import MmapedDict  # noqa: E402 - the storage the multiprocess files use
 
 REQUESTS = Counter("atlas_http_requests_total", "HTTP requests served", ["service", "method", "endpoint", "status"])
 LATENCY = Histogram(
@@ -76,9 +82,10 @@ def pool_observer(service: str):
 
 def render() -> tuple[bytes, str]:
     forget_dead_workers()
-    registry = CollectorRegistry()
-    multiprocess.MultiProcessCollector(registry, path=MULTIPROC_DIR)
-    return generate_latest(registry), CONTENT_TYPE_LATEST
+    with _locked(fcntl.LOCK_SH):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry, path=MULTIPROC_DIR)
+        return generate_latest(registry), CONTENT_TYPE_LATEST
 
 
 def reset_directory() -> None:
@@ -87,17 +94,51 @@ def reset_directory() -> None:
         os.unlink(path)
 
 
-# prometheus_client names a live gauge's file gauge_live<mode>_<pid>.db (multiprocess.mark_process_dead).
-_LIVE_GAUGE_FILE = re.compile(r"^gauge_live\w+?_(\d+)\.db$")
+# prometheus_client names a process's files <type>_<pid>.db, a live gauge's gauge_live<mode>_<pid>.db.
+_WORKER_FILE = re.compile(r"^(?:counter|histogram|gauge_live\w+?)_(\d+)\.db$")
+# What a dead worker counted stays counted: folded into <type>_archive.db, which the collector reads as
+# one more process of that type (it takes the type from the name's first part).
+_ARCHIVED = ("counter", "histogram")
 
 
 def forget_dead_workers() -> None:
-    """Drop the live gauges of processes that no longer run; their counters and histograms stay summed."""
-    pids = {int(m[1]) for m in map(_LIVE_GAUGE_FILE.match, os.listdir(MULTIPROC_DIR)) if m}
-    for pid in pids - {os.getpid()}:
-        if not _running(pid):
+    """Drop the live gauges of processes that no longer run, and fold their counters and histograms into
+    the archive files."""
+    pids = {int(m[1]) for m in map(_WORKER_FILE.match, os.listdir(MULTIPROC_DIR)) if m}
+    dead = [pid for pid in pids - {os.getpid()} if not _running(pid)]
+    if not dead:
+        return
+    with _locked(fcntl.LOCK_EX):
+        for pid in dead:
             with contextlib.suppress(FileNotFoundError):  # another worker's scrape was first
                 multiprocess.mark_process_dead(pid, MULTIPROC_DIR)
+            for kind in _ARCHIVED:
+                path = os.path.join(MULTIPROC_DIR, f"{kind}_{pid}.db")
+                if os.path.exists(path):  # under the lock: no other worker folds it at the same time
+                    _fold(path, os.path.join(MULTIPROC_DIR, f"{kind}_archive.db"))
+                    os.unlink(path)
+
+
+def _fold(source: str, archive: str) -> None:
+    """Add every value of ``source`` to ``archive`` (created when missing)."""
+    target = MmapedDict(archive)
+    try:
+        held = {key: value for key, value, _ in target.read_all_values()}
+        for key, value, timestamp, _ in MmapedDict.read_all_values_from_file(source):
+            target.write_value(key, held.get(key, 0.0) + value, timestamp)
+    finally:
+        target.close()
+
+
+@contextlib.contextmanager
+def _locked(mode: int) -> Iterator[None]:
+    """flock on the directory's lock file: shared for a scrape, exclusive for a fold."""
+    fd = os.open(os.path.join(MULTIPROC_DIR, "archive.lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, mode)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def _running(pid: int) -> bool:
