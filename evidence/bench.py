@@ -20,8 +20,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import requests
-
 from evidence import db, pgbench, pooltrap, proc, report, wrk
 from evidence.report import Table
 from evidence.stack import THREADS, WORKERS, Stack
@@ -220,20 +218,11 @@ def token_check(stack: Stack) -> Table:
             " Authorization header is sent to both. Each measured twice, interleaved, the lower CPU figure kept",
         ],
     )
-    key = os.path.join(stack.pg.workdir, "bench-signing-key.pem")
-    _python("-m", "auth", "generate-key", key)
-    issuer = "http://atlas.local"
-    auth = stack.service("auth", {"ATLAS_AUTH_SIGNING_KEY_FILE": key, "ATLAS_AUTH_ISSUER": issuer})
-    client = json.loads(_python("-m", "auth", "create-client", "--name", "bench", "--scopes", "users:read",
-                                env=stack.database("auth")))  # fmt: skip
-    answer = requests.post(
-        auth.url("/oauth/token"), data={"grant_type": "client_credentials", "scope": "users:read"},
-        auth=(client["client_id"], client["client_secret"]), timeout=10,
-    )  # fmt: skip
-    if answer.status_code != 200:
-        raise NotMeasured(f"no token from the auth service: {answer.status_code} {answer.text[:200]}")
-    headers = {"Authorization": f"Bearer {answer.json()['access_token']}"}
-    required = {"ATLAS_AUTH_ISSUER": issuer, "ATLAS_AUTH_JWKS_URL": auth.url("/.well-known/jwks.json")}
+    try:
+        issuer = stack.auth("users:read")
+    except RuntimeError as exc:
+        raise NotMeasured(str(exc)) from None
+    headers, required = issuer.headers, issuer.required
     ids = _user_ids(stack.database("users"))
     best: dict[str, Run] = {}
     for label in ("not required", "required", "not required", "required"):
@@ -245,23 +234,12 @@ def token_check(stack: Stack) -> Table:
             raise NotMeasured(f"users ({label}) refused {run.wrk.errors} of {run.wrk.requests} reads")
         if label not in best or run.cpu_us_per_request < best[label].cpu_us_per_request:
             best[label] = run
-    stack.stop(auth)
+    stack.stop(issuer.service)
     for label, run in best.items():
         table.add(f"tokens {label}", run.wrk.rps, run.wrk.p99_ms, run.cpu_us_per_request)
     cost = best["required"].cpu_us_per_request - best["not required"].cpu_us_per_request
     table.add("the check's price per request (CPU µs)", None, None, cost)
     return table
-
-
-def _python(*args: str, env: dict[str, str] | None = None) -> str:
-    """``python <args>`` with only PATH and ``env`` (no developer settings leak in); its stdout."""
-    done = subprocess.run(
-        [sys.executable, *args], env={"PATH": os.environ.get("PATH", ""), **(env or {})},
-        capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
-    if done.returncode != 0:
-        raise NotMeasured(f"python {' '.join(args[:3])} failed: {done.stderr.strip()[-500:]}")
-    return done.stdout
 
 
 @dataclass

@@ -175,7 +175,9 @@ def read_events(lines: Iterable[str], result: FuzzResult) -> FuzzResult:
     return result
 
 
-def schemathesis(service: str, base_url: str) -> FuzzResult:
+def schemathesis(service: str, base_url: str, headers: dict[str, str] | None = None) -> FuzzResult:
+    """One service's run; ``headers`` go on every request (a bearer token where tokens are required: the
+    ignored_auth check then sends some without it, and expects them refused)."""
     schema_url = base_url + "/openapi.json"
     require_loopback_url(schema_url)
     log = os.path.join(BUILD_DIR, f"fuzz-{service}.log")
@@ -186,6 +188,8 @@ def schemathesis(service: str, base_url: str) -> FuzzResult:
             SCHEMATHESIS, "run", schema_url, "--checks", "all", "--continue-on-failure", f"--max-examples={EXAMPLES}",
             f"--seed={SEED}", "--report", "ndjson", "--report-dir", out, "--no-color", "--request-timeout=10",
         ]  # fmt: skip
+        for name, value in (headers or {}).items():
+            cmd += ["--header", f"{name}: {value}"]
         required = set()
         if service in NARROWED:
             excluded, replacement = NARROWED[service]
@@ -279,10 +283,18 @@ def main() -> int:
     with Stack() as stack:
         users = stack.service("users")
         projects = stack.service("projects", {"USERS_SERVICE_URL": users.base_url})
+        # Tokens required: users checking a real auth service's tokens, and auth's own admin API.
+        issuer = stack.auth(" ".join(("users:read", "users:write", "auth:admin")))
+        guarded = stack.service("users", issuer.required)
         results = []
-        for name, svc in [("users", users), ("projects (owner check on)", projects)]:
+        for name, svc, headers in [
+            ("users", users, None),
+            ("projects (owner check on)", projects, None),
+            ("users-tokens (tokens required)", guarded, issuer.headers),
+            ("auth (admin API, tokens required)", issuer.service, issuer.headers),
+        ]:
             print(f"[fuzz] {name}", flush=True)
-            results.append(schemathesis(name.split()[0], svc.base_url))
+            results.append(schemathesis(name.split()[0], svc.base_url, headers))
 
     fuzz = fuzz_table(results)
 

@@ -6,12 +6,30 @@ pool = threads); or, for comparisons, under another server (tests/support/proces
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import subprocess
 import sys
+from dataclasses import dataclass
+
+import requests
 
 from tests.support.postgres import PostgresServer, wait_until
 from tests.support.processes import ServiceProcess
+
+ISSUER = "http://atlas.local"  # the tokens' iss; the keys are fetched from the auth process itself
+
+
+@dataclass(frozen=True)
+class Issuer:
+    service: ServiceProcess  # the running auth service
+    token: str  # an access token for the scopes asked
+    required: dict[str, str]  # the settings that make a service require tokens from it
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
 
 # The production defaults, spelled out so the tables can name the settings they measured.
 WORKERS = 2
@@ -79,6 +97,46 @@ class Stack(contextlib.AbstractContextManager):
             # wait for all of them.
             wait_until(lambda: len(proc.worker_pids()) == WORKERS, timeout=START_TIMEOUT)
         return proc
+
+    def auth(self, scopes: str, lifetime: int = 3600) -> Issuer:
+        """The auth service as deployed (a fresh ES256 key, its database migrated), a client holding ``scopes``
+        (made by `python -m auth create-client`) and a token for them from POST /oauth/token; and the
+        settings that make another service require tokens from it (``Issuer.required``)."""
+        key = os.path.join(self.pg.workdir, "auth-signing-key.pem")
+        if not os.path.exists(key):
+            self._python("-m", "auth", "generate-key", key)
+        auth = self.service(
+            "auth",
+            {
+                "ATLAS_AUTH_SIGNING_KEY_FILE": key,
+                "ATLAS_AUTH_ISSUER": ISSUER,
+                "ATLAS_AUTH_TOKEN_LIFETIME": str(lifetime),
+            },
+        )
+        client = json.loads(
+            self._python(
+                "-m", "auth", "create-client", "--name", "evidence", "--scopes", scopes, env=self.database("auth")
+            )
+        )
+        answer = requests.post(
+            auth.url("/oauth/token"), data={"grant_type": "client_credentials", "scope": scopes},
+            auth=(client["client_id"], client["client_secret"]), timeout=10,
+        )  # fmt: skip
+        if answer.status_code != 200:
+            raise RuntimeError(f"no token from the auth service: {answer.status_code} {answer.text[:300]}")
+        required = {"ATLAS_AUTH_ISSUER": ISSUER, "ATLAS_AUTH_JWKS_URL": auth.url("/.well-known/jwks.json")}
+        return Issuer(auth, answer.json()["access_token"], required)
+
+    @staticmethod
+    def _python(*args: str, env: dict[str, str] | None = None) -> str:
+        """``python <args>`` with only PATH and ``env`` (no developer settings leak in); its stdout."""
+        done = subprocess.run(
+            [sys.executable, *args], env={"PATH": os.environ.get("PATH", ""), **(env or {})},
+            capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        if done.returncode != 0:
+            raise RuntimeError(f"python {' '.join(args[:3])} failed: {done.stderr.strip()[-500:]}")
+        return done.stdout
 
     def stop(self, proc: ServiceProcess) -> None:
         proc.__exit__(None, None, None)
