@@ -91,14 +91,18 @@ def create_app(
     @app.after_request
     def _finish(response: Response) -> Response:
         seconds = time.perf_counter() - g.started
-        response.headers[request_id.HEADER] = g.request_id
-        if request.path.startswith(api_prefixes):  # every API response, errors (404, 405, 401...) included
-            response.headers[bearer.HEADER] = authentication
+        rid = g.request_id
+        served = request._get_current_object()  # the proxy resolved once: this runs on every request
+        path, rule = served.path, served.url_rule
+        headers = response.headers
+        headers[request_id.HEADER] = rid
+        if path.startswith(api_prefixes):  # every API response, errors (404, 405, 401...) included
+            headers[bearer.HEADER] = authentication
         # The url rule, not the path: /api/v1/users/<int:user_id> is one series, not one per user.
-        endpoint = request.url_rule.rule if request.url_rule is not None else "unmatched"
-        metrics.observe_request(name, request.method, endpoint, response.status_code, seconds)
-        if log_probes or request.path not in PROBE_PATHS:
-            log_request(request.method, request.path, response.status_code, round(seconds * 1000, 2), g.request_id)
+        status = response.status_code
+        metrics.observe_request(name, served.method, rule.rule if rule is not None else "unmatched", status, seconds)
+        if log_probes or path not in PROBE_PATHS:
+            log_request(served.method, path, status, round(seconds * 1000, 2), rid)
         return response
 
     return app

@@ -52,10 +52,19 @@ POOL_CONNECTIONS = Gauge(
 )
 
 
+# (service, method, endpoint, status) -> the counter's and the histogram's child for those labels. labels()
+# takes a lock and builds the key every time; the label sets are few (endpoints are url rules, not paths).
+_children: dict[tuple[str, str, str, int], tuple] = {}
+
+
 def observe_request(service: str, method: str, endpoint: str, status: int, seconds: float) -> None:
-    labels = (service, method, endpoint, str(status))
-    REQUESTS.labels(*labels).inc()
-    LATENCY.labels(*labels).observe(seconds)
+    key = (service, method, endpoint, status)
+    children = _children.get(key)
+    if children is None:
+        labels = (service, method, endpoint, str(status))
+        children = _children.setdefault(key, (REQUESTS.labels(*labels), LATENCY.labels(*labels)))
+    children[0].inc()
+    children[1].observe(seconds)
 
 
 def pool_observer(service: str):
