@@ -344,7 +344,7 @@ BAD_KEY_FILES = {
     "missing": b"",  # the path names no file
     "unreadable": b"-",  # a directory
     "empty": b"\n",
-    "garbage": b"-----BEGIN PRIVATE KEY-----\nbm90IGEga2V5\n-----END PRIVATE KEY-----\n",
+    "garbage": b"-----BEGIN PRIVATE KEY-----\nbm90IGEga2V5\n-----END PRIVATE KEY-----\n",  # pragma: allowlist secret
     "public key": "public",
     "encrypted": "encrypted",
     "P-384": "p384",
