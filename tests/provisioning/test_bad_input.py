@@ -40,7 +40,7 @@ CASES = {
     ),
     "unknown service in overrides": (
         {"atlas_service_overrides": {"billing": {"replicaCount": 1}}},
-        "atlas_service_overrides.billing: unknown service; known services: projects, users",
+        "atlas_service_overrides.billing: unknown service; known services: auth, projects, users",
     ),
     "misspelt service in atlas_services": (
         {"atlas_services": {"users": {}, "projects": {}, "user": {}}},
@@ -48,7 +48,11 @@ CASES = {
     ),
     "profile naming an unknown service": (
         {"atlas_profiles": {"mine": {"services": ["users", "billing"], "persistence": True}}, "atlas_profile": "mine"},
-        "atlas_profiles.mine: must be {services: [a non-empty list of projects, users]",
+        "atlas_profiles.mine.services: 'billing' is not a service; known services: auth, projects, users",
+    ),
+    "profile naming a misspelt service": (
+        {"atlas_profiles": {"mine": {"services": ["users", "auht"], "persistence": True}}, "atlas_profile": "mine"},
+        "atlas_profiles.mine.services: 'auht' is not a service; did you mean auth?",
     ),
     "profile without persistence flag": (
         {"atlas_profiles": {"mine": {"services": ["users"]}}, "atlas_profile": "mine"},
@@ -68,7 +72,8 @@ CASES = {
     ),
     "replicas beside autoscaling": (
         {"atlas_env_service_defaults": {"replicaCount": 2, "autoscaling": {"enabled": True}}},
-        "atlas_env_service_defaults.replicaCount (for projects, users): ignored while autoscaling.enabled is true",
+        "atlas_env_service_defaults.replicaCount (for auth, projects, users): ignored while autoscaling.enabled is"
+        " true",
     ),
     "malformed memory size": (
         _svc("users", resources={"limits": {"memory": "256MB"}}),
@@ -104,7 +109,7 @@ CASES = {
     ),
     "unknown nested key, every service": (
         {"atlas_service_defaults": {"config": {"threds": 8}}},
-        "atlas_service_defaults.config.threds (for projects, users): unknown setting; did you mean threads?",
+        "atlas_service_defaults.config.threds (for auth, projects, users): unknown setting; did you mean threads?",
     ),
     "old snake_case key": (
         _svc("users", config={"pool_size": 8}),
@@ -154,9 +159,143 @@ CASES = {
         {"atlas_db_secret_name": "db-password"},
         'atlas_db_secret_name: "db-password" must contain <service>',
     ),
-    "bad ingress host": (
-        {"atlas_ingress_host": "not a host"},
-        "atlas_ingress_host: 'not a host' is not a DNS name",
+    "bad entry host": (
+        {"atlas_entry_host": "not a host"},
+        "atlas_entry_host: 'not a host' is not a DNS name (lowercase, e.g. atlas.local)",
+    ),
+    # -- the entry (atlas_entry, atlas_gateway) --------------------------------------------------------------
+    "unknown entry": (
+        {"atlas_entry": "gatway"},
+        "atlas_entry: 'gatway' is not an entry; did you mean gateway? (allowed: gateway, ingress)",
+    ),
+    "entry spelt differently": (
+        {"atlas_entry": "Ingress"},
+        "atlas_entry: 'Ingress' is not an entry; did you mean ingress? (allowed: gateway, ingress)",
+    ),
+    "renamed ingress host": (
+        {"atlas_ingress_host": "atlas.local"},
+        "atlas_ingress_host: renamed to atlas_entry_host",
+    ),
+    "renamed ingress switch": (
+        {"atlas_ingress_enabled": True},
+        "atlas_ingress_enabled: renamed to atlas_entry (gateway | ingress: true was atlas_entry: ingress)",
+    ),
+    "misspelt gateway setting": (
+        {"atlas_gateway": {"sectionname": "https"}},
+        "atlas_gateway.sectionname: unknown setting; did you mean sectionName?",
+    ),
+    "misspelt gateway variable": (
+        {"atlas_gatway": {"create": False}},
+        "atlas_gatway: unknown setting; did you mean atlas_gateway?",
+    ),
+    "misspelt controller setting": (
+        {"atlas_gateway": {"controller": {"chart_verison": "v1.9.0"}}},
+        "atlas_gateway.controller.chart_verison: unknown setting; did you mean chart_version?",
+    ),
+    "controller version range": (
+        {"atlas_gateway": {"controller": {"chart_version": "~v1.9"}}},
+        "atlas_gateway.controller.chart_version: '~v1.9' is not one chart version",
+    ),
+    "controller chart not an OCI reference": (
+        {"atlas_gateway": {"controller": {"chart_ref": "envoyproxy/gateway-helm"}}},
+        "atlas_gateway.controller.chart_ref: 'envoyproxy/gateway-helm' is not an OCI chart (oci://<registry>/<path>)",
+    ),
+    "controller namespace": (
+        {"atlas_gateway": {"controller": {"namespace": "Envoy"}}},
+        "atlas_gateway.controller.namespace: 'Envoy' is not a lowercase DNS label",
+    ),
+    "controller timeout": (
+        {"atlas_gateway": {"controller": {"timeout": 5}}},
+        "atlas_gateway.controller.timeout: must be an integer from 30 to 3600 seconds, got 5",
+    ),
+    "gateway port out of range": (
+        {"atlas_gateway": {"port": 70000}},
+        "atlas_gateway.port: 70000 is greater than the maximum of 65535",
+    ),
+    "gateway create not a bool": (
+        {"atlas_gateway": {"create": "no"}},
+        "atlas_gateway.create: 'no' is not of type 'boolean'",
+    ),
+    "existing gateway without its name": (
+        {"atlas_gateway": {"create": False}},
+        "atlas_gateway.name: required when atlas_gateway.create is false (the existing Gateway the routes attach to)",
+    ),
+    "existing gateway's listener": (
+        {"atlas_gateway": {"create": False, "name": "shared", "sectionName": "HTTPS"}},
+        "atlas_gateway.sectionName: 'HTTPS' is not a listener name",
+    ),
+    # -- rate limits (per service, chart shape) -------------------------------------------------------------
+    "rate limit of zero": (
+        _svc("users", rateLimit={"enabled": True, "requests": 0, "unit": "Second"}),
+        "atlas_service_overrides.users.rateLimit.requests: 0 is less than the minimum of 1",
+    ),
+    "rate limit unit": (
+        _svc("projects", rateLimit={"unit": "Seconds"}),
+        "atlas_service_overrides.projects.rateLimit.unit: 'Seconds' is not one of ['Second', 'Minute', 'Hour', 'Day']",
+    ),
+    "rate limit not a number": (
+        {"atlas_env_service_defaults": {"rateLimit": {"requests": "lots"}}},
+        "atlas_env_service_defaults.rateLimit.requests (for auth, projects, users): 'lots' is not of type 'integer'",
+    ),
+    "misspelt rate limit key": (
+        _svc("auth", rateLimit={"request": 5}),
+        "atlas_service_overrides.auth.rateLimit.request: unknown setting; did you mean requests?",
+    ),
+    # -- tokens (atlas_auth_*, the profiles' tokens_required) ------------------------------------------------
+    "tokens required without anyone to issue them": (
+        {"atlas_profile": "users-only", "atlas_auth_required": True},
+        "atlas_auth_required: tokens are required, but nobody issues them: add auth to"
+        " atlas_profiles.users-only.services, or set atlas_auth_issuer to an external issuer",
+    ),
+    "a profile requiring tokens without auth": (
+        {
+            "atlas_profiles": {"mine": {"services": ["users"], "persistence": True, "tokens_required": True}},
+            "atlas_profile": "mine",
+        },
+        "atlas_profiles.mine.tokens_required: tokens are required, but nobody issues them",
+    ),
+    "misspelt profile key": (
+        {
+            "atlas_profiles": {"mine": {"services": ["users"], "persistence": True, "token_required": True}},
+            "atlas_profile": "mine",
+        },
+        "atlas_profiles.mine.token_required: unknown setting; did you mean tokens_required?",
+    ),
+    "profile's tokens_required not a bool": (
+        {
+            "atlas_profiles": {"mine": {"services": ["users"], "persistence": True, "tokens_required": "yes"}},
+            "atlas_profile": "mine",
+        },
+        "tokens_required: true|false (optional, default false)}",
+    ),
+    "auth required not a bool": (
+        {"atlas_auth_required": "always"},
+        "atlas_auth_required: must be true, false or null (follow the profile), got 'always'",
+    ),
+    "issuer not an http URL": (
+        {"atlas_auth_issuer": "ftp://id.example.com"},
+        "atlas_auth_issuer: 'ftp://id.example.com' is not an http(s) URL without query or fragment, or empty",
+    ),
+    "empty audience": (
+        {"atlas_auth_audience": ""},
+        "atlas_auth_audience: '' is not one word",
+    ),
+    "jwks not an http URL": (
+        {"atlas_auth_jwks_uri": "keys.example.com/jwks.json"},
+        "atlas_auth_jwks_uri: 'keys.example.com/jwks.json' is not an http(s) URL, or empty",
+    ),
+    "misspelt auth variable": (
+        {"atlas_auth_requried": True},
+        "atlas_auth_requried: unknown setting; did you mean atlas_auth_required?",
+    ),
+    "signing key Secret name": (
+        {"atlas_auth_key_secret_name": "Signing_Key"},  # pragma: allowlist secret - a bad Secret name
+        "atlas_auth_key_secret_name: 'Signing_Key' is not a Secret name",  # pragma: allowlist secret
+    ),
+    "signing key file in the settings": (
+        _svc("auth", secretFiles=[{"env": "ATLAS_AUTH_SIGNING_KEY_FILE", "secretName": "mine", "key": "k.pem"}]),
+        "atlas_service_overrides.auth.secretFiles: set by the playbooks (the signing key's Secret: name it with"
+        " atlas_auth_key_secret_name)",
     ),
     "overrides not a mapping": (
         {"atlas_service_overrides": ["users"]},

@@ -115,6 +115,7 @@ def test_site_carries_the_stage_tags():
 
 def test_tags_deploy_runs_settings_values_and_release_only():
     roles = {t.split(" : ")[0] for t in _listed_tasks("--tags", "deploy") if " : " in t}
-    # cluster_check: release's own first call; observability: the monitoring stack (its tasks are included when on)
-    assert roles == {"settings", "observability", "values", "release", "cluster_check"}
+    # cluster_check: release's own first call; gateway and observability: the gateway controller and the monitoring
+    # stack (their tasks are included when on)
+    assert roles == {"settings", "gateway", "observability", "values", "release", "cluster_check"}
     assert {t.split(" : ")[0] for t in _listed_tasks("--tags", "preflight") if " : " in t} == {"settings", "minikube"}

@@ -13,12 +13,14 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from tests.provisioning.ansible_run import run_playbook
+from tests.provisioning.ansible_run import REPO_ROOT, run_playbook
 from tests.provisioning.standins import Standins
 
 pytestmark = pytest.mark.logic
 
 PROFILE = "atlas-dev"
+with open(f"{REPO_ROOT}/group_vars/all/profiles.yml") as _fh:
+    PROFILES = yaml.safe_load(_fh)["atlas_profiles"]
 
 
 @pytest.fixture
@@ -40,15 +42,16 @@ def _built_tags(laptop: Standins) -> list[str]:
     return [call[call.index("-t") + 1] for call in laptop.calls("minikube", "image", "build")]
 
 
-def test_first_run_starts_once_and_builds_both_images_then_changes_nothing(laptop, tmp_path):
+def test_first_run_starts_once_and_builds_every_image_then_changes_nothing(laptop, tmp_path):
     bootstrap, images = _first_run(laptop, tmp_path)
 
     assert bootstrap.rc == 0, bootstrap.failure_messages()
     assert images is not None and images.rc == 0, images.failure_messages()
     assert len(laptop.calls("minikube", "start")) == 1
-    assert sorted(c[2] for c in laptop.calls("minikube", "addons", "enable")) == ["ingress", "metrics-server"]
+    # The Gateway API entry (atlas_entry's default) brings its own controller: no ingress addon.
+    assert sorted(c[2] for c in laptop.calls("minikube", "addons", "enable")) == ["metrics-server"]
     built = _built_tags(laptop)
-    assert sorted(t.split(":")[0] for t in built) == ["atlas/projects", "atlas/users"]
+    assert sorted(t.split(":")[0] for t in built) == [f"atlas/{s}" for s in sorted(PROFILES["full"]["services"])]
     # One Dockerfile, the service a build argument (minikube passes --build-opt on to docker build).
     for call in laptop.calls("minikube", "image", "build"):
         service = call[call.index("-t") + 1].split(":")[0].split("/")[-1]

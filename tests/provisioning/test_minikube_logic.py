@@ -66,8 +66,26 @@ def test_missing_profile_is_started_then_gets_its_addons(tools):
 
     assert run.rc == 0, run.failure_messages()
     assert len(tools.calls("minikube", "start")) == 1
-    assert sorted(c[2] for c in tools.calls("minikube", "addons", "enable")) == ["ingress", "metrics-server"]
-    assert tools.state()["profiles"][PROFILE]["addons"]["ingress"] is True
+    # The Gateway API entry (atlas_entry's default) brings its own controller (roles/gateway): no ingress addon.
+    assert sorted(c[2] for c in tools.calls("minikube", "addons", "enable")) == ["metrics-server"]
+    assert tools.state()["profiles"][PROFILE]["addons"]["ingress"] is False
+
+
+def test_the_ingress_addon_comes_with_the_ingress_entry(tools):
+    tools.update(profiles=_profile(ingress=False))
+    run = _run(tools, {"atlas_entry": "ingress"})
+
+    assert run.rc == 0, run.failure_messages()
+    assert tools.calls("minikube", "addons", "enable") == [["addons", "enable", "ingress", "-p", PROFILE]]
+
+
+def test_an_enabled_ingress_addon_is_left_when_the_entry_is_the_gateway(tools):
+    """Switching entry does not disable the addon (other things may use it); README says how to free it."""
+    tools.update(profiles=_profile())
+    run = _run(tools)
+
+    assert run.rc == 0 and run.changed() == 0, run.failure_messages()
+    assert tools.calls("minikube", "addons", "disable") == []
 
 
 def test_warnings_before_the_status_object_do_not_start_a_running_profile(tools):

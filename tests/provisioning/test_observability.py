@@ -26,6 +26,8 @@ pytestmark = pytest.mark.logic
 RENDER = "playbooks/render.yml"
 DEPLOY = "playbooks/deploy.yml"
 RELEASES = ("kube-prometheus-stack", "loki", "alloy")
+with open(f"{REPO_ROOT}/group_vars/all/profiles.yml") as _fh:
+    FULL_SERVICES = yaml.safe_load(_fh)["atlas_profiles"]["full"]["services"]  # the profile dev_full deploys
 
 
 def _stack_values(run: PlaybookRun) -> dict:
@@ -78,11 +80,9 @@ def dev_full(tmp_path_factory):
 def test_prometheus_selects_atlas_servicemonitors_and_rules(dev_full):
     prometheus = dev_full["values"]["kube-prometheus-stack"]["prometheus"]["prometheusSpec"]
     monitors = [d for d in dev_full["manifests"] if d["kind"] == "ServiceMonitor"]
+    # One per service of the profile and one per database exporter: a new service is data here too.
     assert {m["metadata"]["name"] for m in monitors} == {
-        "atlas-users",
-        "atlas-projects",
-        "atlas-users-postgresql",
-        "atlas-projects-postgresql",
+        name for service in FULL_SERVICES for name in (f"atlas-{service}", f"atlas-{service}-postgresql")
     }
     # The chart's defaults (true) would select only objects labelled release: kube-prometheus-stack.
     for kind in ("serviceMonitor", "podMonitor", "rule"):
@@ -108,8 +108,7 @@ def test_grafana_sidecar_finds_atlas_dashboards(dev_full):
     assert sidecar["enabled"] is True
     dashboards = [d for d in dev_full["manifests"] if d["kind"] == "ConfigMap" and "dashboard" in d["metadata"]["name"]]
     assert {d["metadata"]["name"] for d in dashboards} == {
-        "atlas-users-dashboard",
-        "atlas-projects-dashboard",
+        *(f"atlas-{service}-dashboard" for service in FULL_SERVICES),
         "atlas-databases-dashboard",
     }
     for dashboard in dashboards:
@@ -180,6 +179,8 @@ def _grafana_run(api: KubeApi, tmp_path, **extra) -> PlaybookRun:
         "atlas_build_dir": str(tmp_path / "build"),
         "atlas_credentials_dir": str(tmp_path / "cred"),
         "atlas_observability": parts,
+        # The gateway controller comes first and from Docker Hub: off here (tests/provisioning/test_gateway.py).
+        "gateway_enabled": False,
         **extra,
     }
     env = {

@@ -16,14 +16,22 @@ import pytest
 import yaml
 
 from tests.provisioning.ansible_run import INVENTORIES, PROFILES, REPO_ROOT, PlaybookRun, run_playbook
+from tests.support import gateway_schemas
 
 RENDER = "playbooks/render.yml"
+# Written down here, not read from group_vars/all/profiles.yml, so that a wrong profile fails instead of being copied.
 PROFILE_SERVICES = {
-    "full": {"users", "projects"},
+    "full": {"auth", "users", "projects"},
     "users-only": {"users"},
     "projects-only": {"projects"},
-    "ephemeral": {"users", "projects"},
+    "ephemeral": {"auth", "users", "projects"},
 }
+TOKENS_REQUIRED = {"full": True, "users-only": False, "projects-only": False, "ephemeral": True}
+SERVICES = ("auth", "users", "projects")
+HOSTS = {"dev": "atlas.local", "test": "atlas-test.local", "prod": "atlas.example.com"}
+ISSUERS = {"dev": "http://atlas.local", "test": "http://atlas-test.local", "prod": "https://atlas.example.com"}
+# The rate limits of group_vars/all/services.yml (README, "Profiles and inventories").
+RATE_LIMITS = {"auth": (20, "Second"), "users": (200, "Second"), "projects": (100, "Second")}
 COMBINATIONS = [(inv, prof) for inv in INVENTORIES for prof in PROFILES]
 
 
@@ -126,7 +134,7 @@ def test_values_follow_the_profile(rendered, inventory, profile):
     r = rendered(inventory, profile)
     v = r.values
     enabled = PROFILE_SERVICES[profile]
-    for service in ("users", "projects"):
+    for service in SERVICES:
         block = v[service]
         assert block["enabled"] is (service in enabled)
         if service not in enabled:
@@ -146,9 +154,21 @@ def test_values_follow_the_profile(rendered, inventory, profile):
     expected_repo = "registry.example.com/atlas/users" if inventory == "prod" else "atlas/users"
     assert v["users"]["image"]["repository"] == expected_repo
     assert v["projects"]["usersService"]["retries"] == 2
-    hosts = {"dev": "atlas.local", "test": "atlas-test.local", "prod": "atlas.example.com"}
-    assert v["ingress"]["host"] == hosts[inventory]
+    # The entry: the Gateway API everywhere (prod attaches to its platform's Gateway), the Ingress's settings kept
+    # (atlas_entry: ingress turns it on instead).
+    assert v["gateway"]["enabled"] is True and v["ingress"]["enabled"] is False
+    assert v["gateway"]["host"] == v["ingress"]["host"] == HOSTS[inventory]
+    assert v["gateway"]["create"] is (inventory != "prod")
     assert v["ingress"]["tls"]["enabled"] is (inventory == "prod")
+    # Tokens: required where the profile says, issued for the entry's URL (prod: its HTTPS one).
+    assert v["authentication"]["required"] is TOKENS_REQUIRED[profile]
+    assert v["authentication"]["issuer"] == ISSUERS[inventory]
+    if "auth" in enabled:
+        assert v["auth"]["secretFiles"] == [
+            {"env": "ATLAS_AUTH_SIGNING_KEY_FILE", "secretName": "atlas-auth-signing-key", "key": "signing-key.pem"}
+        ]
+    else:
+        assert "secretFiles" not in r.written["auth"]
 
 
 @pytest.mark.parametrize(("inventory", "profile"), COMBINATIONS)
@@ -180,7 +200,8 @@ def test_manifests_come_from_the_chart(rendered, inventory, profile):
         if inventory == "prod"
         else not ({"HorizontalPodAutoscaler", "PodDisruptionBudget"} & kinds)
     )
-    assert "Ingress" in kinds and "NetworkPolicy" in kinds
+    assert "Ingress" not in kinds and {"HTTPRoute", "NetworkPolicy"} <= kinds
+    assert ("Gateway" in kinds) is (inventory != "prod")
 
 
 @pytest.mark.parametrize(("inventory", "profile"), COMBINATIONS)
@@ -203,7 +224,7 @@ def test_second_render_changes_nothing(rendered, inventory):
         # The usual cause is not the playbook: a file under services/ changed between the two runs.
         with open(first["full"].build / "values.yaml") as fh:
             now = yaml.safe_load(fh)
-        moved = {s: (first["full"].values[s]["image"]["tag"], now[s]["image"]["tag"]) for s in ("users", "projects")}
+        moved = {s: (first["full"].values[s]["image"]["tag"], now[s]["image"]["tag"]) for s in SERVICES}
         pytest.fail(f"second render changed {changed}; image tags before/after: {moved}")
 
 
@@ -217,3 +238,116 @@ def test_changed_setting_is_reported_and_rendered(tmp_path):
     assert changed.changed() == 2  # values.yaml and manifests.yaml
     with open(tmp_path / "b" / "values.yaml") as fh:
         assert yaml.safe_load(fh)["users"]["replicaCount"] == 3
+
+
+# -- the entry and the tokens, per inventory and profile ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(("inventory", "profile"), COMBINATIONS)
+def test_the_gateway_routes_exactly_the_enabled_services(rendered, inventory, profile):
+    r = rendered(inventory, profile)
+    enabled = PROFILE_SERVICES[profile]
+    gateways = r.objects("Gateway")
+    if inventory == "prod":  # attached to the platform's Gateway (inventories/prod: atlas_gateway)
+        assert gateways == {}
+        parent = {"name": "public-gateway", "namespace": "envoy-gateway-system", "sectionName": "https"}
+    else:
+        (listener,) = gateways["atlas"]["spec"]["listeners"]
+        assert gateways["atlas"]["spec"]["gatewayClassName"] == "eg"
+        assert (listener["protocol"], listener["port"], listener["hostname"]) == ("HTTP", 80, HOSTS[inventory])
+        parent = {"name": "atlas"}
+    routes = r.objects("HTTPRoute")
+    assert set(routes) == {f"atlas-{s}" for s in enabled}
+    chart = _chart_defaults()
+    for name, route in routes.items():
+        service = name.removeprefix("atlas-")
+        assert route["spec"]["parentRefs"] == [parent]
+        assert route["spec"]["hostnames"] == [HOSTS[inventory]]
+        (rule,) = route["spec"]["rules"]
+        assert [m["path"]["value"] for m in rule["matches"]] == chart[service]["entry"]["paths"]
+        assert rule["backendRefs"] == [{"name": name, "port": 80}]
+    # The services let the gateway's proxies in, and only them (no ingress controller).
+    for service in enabled:
+        peers = [p for rule in r.objects("NetworkPolicy")[f"atlas-{service}"]["spec"]["ingress"] for p in rule["from"]]
+        assert {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "envoy-gateway-system"}}} in peers
+        assert {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}} not in peers
+
+
+@pytest.mark.parametrize(("inventory", "profile"), COMBINATIONS)
+def test_tokens_are_checked_at_the_gateway_where_the_profile_requires_them(rendered, inventory, profile):
+    r = rendered(inventory, profile)
+    enabled = PROFILE_SERVICES[profile]
+    policies = r.objects("SecurityPolicy")
+    checked = {s for s in enabled if s != "auth"} if TOKENS_REQUIRED[profile] else set()
+    assert set(policies) == {f"atlas-{s}" for s in checked}
+    for name, policy in policies.items():
+        assert policy["spec"]["targetRefs"] == [
+            {"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "name": name}
+        ]
+        (provider,) = policy["spec"]["jwt"]["providers"]
+        assert provider["issuer"] == ISSUERS[inventory]
+        assert provider["audiences"] == ["atlas"]
+        # auth's own keys, inside the cluster (not through the entry's public URL).
+        assert provider["remoteJWKS"]["uri"] == "http://atlas-auth.atlas.svc.cluster.local:80/.well-known/jwks.json"
+    # ...and again by the services themselves, which auth's tokens are issued for.
+    for service in enabled:
+        data = r.objects("ConfigMap")[f"atlas-{service}"]["data"]
+        assert (data.get("ATLAS_AUTH_ISSUER") == ISSUERS[inventory]) is (service in checked or service == "auth")
+    if "auth" in enabled:
+        deployment = r.objects("Deployment")["atlas-auth"]
+        volumes = [
+            v["secret"]["secretName"] for v in deployment["spec"]["template"]["spec"]["volumes"] if "secret" in v
+        ]
+        assert "atlas-auth-signing-key" in volumes
+
+
+@pytest.mark.parametrize(("inventory", "profile"), COMBINATIONS)
+def test_each_enabled_service_has_its_rate_limit(rendered, inventory, profile):
+    r = rendered(inventory, profile)
+    policies = r.objects("BackendTrafficPolicy")
+    assert set(policies) == {f"atlas-{s}" for s in PROFILE_SERVICES[profile]}
+    for name, policy in policies.items():
+        requests, unit = RATE_LIMITS[name.removeprefix("atlas-")]
+        assert policy["spec"]["targetRefs"] == [
+            {"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "name": name}
+        ]
+        assert policy["spec"]["rateLimit"]["local"]["rules"] == [{"limit": {"requests": requests, "unit": unit}}]
+
+
+@pytest.mark.skipif(gateway_schemas.missing() is not None, reason=str(gateway_schemas.missing()))
+@pytest.mark.parametrize(("inventory", "profile"), COMBINATIONS)
+def test_the_entry_is_valid_against_the_published_schemas(rendered, inventory, profile):
+    objects = gateway_schemas.gateway_objects(rendered(inventory, profile).manifests)
+    results = gateway_schemas.validate(objects)
+    assert results and all(res["known"] for res in results), results
+    assert [res for res in results if not res["ok"]] == []
+
+
+def test_the_ingress_entry_renders_the_ingress_and_no_gateway(tmp_path):
+    """atlas_entry: ingress (a cluster that runs an ingress controller): one Ingress for the enabled services; the
+    services still check tokens (the profile's), the rate limits are not kept (nothing renders them), and render.yml
+    says so."""
+    run = run_playbook(RENDER, "dev", {"atlas_entry": "ingress", "atlas_build_dir": str(tmp_path / "b")})
+    assert run.rc == 0, run.failure_messages()
+    with open(tmp_path / "b" / "manifests.yaml") as fh:
+        manifests = [d for d in yaml.safe_load_all(fh) if d]
+    kinds = {d["kind"] for d in manifests}
+    assert "Ingress" in kinds and not kinds & {"Gateway", "HTTPRoute", "SecurityPolicy", "BackendTrafficPolicy"}
+    [ingress] = [d for d in manifests if d["kind"] == "Ingress"]
+    paths = {p["path"] for rule in ingress["spec"]["rules"] for p in rule["http"]["paths"]}
+    chart = _chart_defaults()
+    assert paths == {p for s in PROFILE_SERVICES["full"] for p in chart[s]["entry"]["paths"]}
+    config = next(d for d in manifests if d["kind"] == "ConfigMap" and d["metadata"]["name"] == "atlas-users")["data"]
+    assert config["ATLAS_AUTH_ISSUER"] == "http://atlas.local"
+    [said] = run.results("Say which rate limits the Ingress does not keep")
+    assert said["msg"].startswith(
+        "atlas_entry is ingress: the rate limits of auth, projects, users (rateLimit.enabled)"
+    )
+
+
+def test_an_https_ingress_issues_https_tokens(tmp_path):
+    extra = {"atlas_entry": "ingress", "atlas_ingress_tls_secret": "atlas-tls", "atlas_build_dir": str(tmp_path / "b")}
+    run = run_playbook(RENDER, "dev", extra)
+    assert run.rc == 0, run.failure_messages()
+    values = yaml.safe_load((tmp_path / "b" / "values.yaml").read_text())
+    assert values["authentication"]["issuer"] == "https://atlas.local"

@@ -28,8 +28,10 @@ def test_an_overridden_secret_name_is_created_and_read_by_the_chart(tmp_path):
             "atlas_db_secret_name": "pg-<service>-password",
             "atlas_build_dir": str(build),
             "atlas_credentials_dir": str(credentials),
-            # The Atlas release only: the monitoring stack's charts come from chart repositories, out of reach here.
+            # The Atlas release only: the monitoring stack's and the gateway controller's charts come from chart
+            # repositories and Docker Hub, out of reach here.
             "atlas_observability": {"enabled": False},
+            "gateway_enabled": False,
         }
         run = run_playbook("playbooks/deploy.yml", "dev", extra, env={"K8S_AUTH_KUBECONFIG": kubeconfig})
         secrets = {s["metadata"]["name"]: s for s in api.objects("Secret", "atlas")}

@@ -95,11 +95,13 @@ def test_a_chart_change_to_another_immutable_field_is_refused_too():
 
 
 def _deploy(api: KubeApi, tmp_path, **extra):
-    # The Atlas release only: the monitoring stack's charts come from chart repositories, out of reach here.
+    # The Atlas release only: the monitoring stack's and the gateway controller's charts come from chart repositories
+    # and Docker Hub, out of reach here (tests/provisioning/test_observability.py, test_gateway.py).
     extra = {
         "atlas_build_dir": str(tmp_path / "build"),
         "atlas_credentials_dir": str(tmp_path / "cred"),
         "atlas_observability": {"enabled": False},
+        "gateway_enabled": False,
         **extra,
     }
     kubeconfig = api.kubeconfig(tmp_path / "kubeconfig", context="atlas-dev")

@@ -5,6 +5,10 @@ The schemas come from npm (@kubernetes-models/gateway-api 2.0.0 = Gateway API v1
 Go types), installed by `scripts/install-tools.sh gateway-api-schemas` (`make setup`) from the lockfile in
 tests/support/gateway_api/. They check required fields, enums, patterns and bounds; not the CRDs' CEL rules
 and not unknown fields, which tests/chart/test_gateway.py checks itself for the fields the chart writes.
+They are older than what roles/gateway installs (Envoy Gateway v1.9.0, bundling the Gateway API v1.6.1 CRDs):
+npm has nothing newer, and the CRDs themselves are only on GitHub. The chart writes only v1 Gateway API fields and
+v1alpha1 policy fields present in both; that the installed controller accepts them is a cluster-mode check
+(molecule/shared/tests/test_cluster_gateway.py).
 """
 
 from __future__ import annotations

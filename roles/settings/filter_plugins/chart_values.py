@@ -105,7 +105,7 @@ def _where(path: str, origins: dict) -> str:
             return f"{layer}.{rest}" if rest else layer
         if layer.startswith(("atlas_service_defaults", "atlas_env_service_defaults")):
             return f"{layer}.{rest} (for {service})"
-        return layer  # a flat setting (atlas_ingress_host) or a computed value, named as such
+        return layer  # a flat setting (atlas_entry_host) or a computed value, named as such
     return f"{path} (the chart's default)"
 
 
@@ -156,6 +156,12 @@ def chart_values(settings: dict) -> dict:
                 if _get(content, path) is not None:
                     where = _where(f"{name}.{path}", {f"{name}.{path}": layer})
                     problems.append(f"{where}: set by the playbooks ({why})")
+            if name == settings.get("provider") and _get(content, "secretFiles") is not None:
+                where = _where(f"{name}.secretFiles", {f"{name}.secretFiles": layer})
+                problems.append(
+                    f"{where}: set by the playbooks (the signing key's Secret: name it with atlas_auth_key_secret_name)"
+                )
+                content = _without(content, "secretFiles")
             for path, why in _REMOVED.items():
                 if _get(content, path) is not None:
                     problems.append(f"{_where(f'{name}.{path}', {f'{name}.{path}': layer})}: {why}")
@@ -406,6 +412,186 @@ def observability(settings: dict) -> dict:
     return {"settings": merged, "enabled_from": enabled_from, "problems": problems}
 
 
+ENTRIES = ("gateway", "ingress")
+# The gateway's chart keys (charts/atlas/values.yaml gateway.*) that atlas_gateway sets; enabled is atlas_entry and
+# host is atlas_entry_host.
+_GATEWAY_CHART_KEYS = ("create", "className", "name", "namespace", "sectionName", "port")
+_OCI_REF = re.compile(r"^oci://[a-z0-9.-]+(:[0-9]+)?(/[a-z0-9._-]+)+$")
+_OCI_VERSION = re.compile(r"^v?[0-9]+\.[0-9]+\.[0-9]+([-+][0-9A-Za-z.-]+)?$")
+# What Kubernetes accepts as a Secret's name (a DNS subdomain, RFC 1123).
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_HOST = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+
+
+def entry(settings: dict) -> dict:
+    """How requests get in and who checks them: atlas_entry, atlas_entry_host, atlas_gateway (merged over
+    atlas_gateway_defaults), the ingress settings and the atlas_auth_* settings, turned into the chart's values.
+
+    ``settings`` holds: entry, host, ingress_class, ingress_tls_secret, gateway_defaults, gateway (the overrides),
+    auth_required (None: the profile's), profile, profile_tokens (the profile's tokens_required), issuer, audience,
+    jwks_uri, key_secret_name, enabled (the profile's services), chart_defaults (charts/atlas/values.yaml).
+
+    Returns {'top': {values path: [the variable that set it, value]} for atlas_chart_values, 'gateway': the merged
+    gateway settings, 'controller': whether the gateway role installs Envoy Gateway, 'auth': {required,
+    required_from, issuer, provider, provider_enabled, key_secret, key}, 'problems': [messages named by the variable
+    the user wrote]}.
+    """
+    problems: list[str] = []
+    chart = settings["chart_defaults"]
+    top: dict[str, list] = {}
+
+    kind = settings["entry"]
+    if kind not in ENTRIES:
+        near = closest(kind, ENTRIES)
+        hint = f"did you mean {near}? " if near else ""
+        problems.append(f"atlas_entry: {kind!r} is not an entry; {hint}(allowed: {', '.join(ENTRIES)})")
+    host = settings["host"]
+    host_ok = isinstance(host, str) and bool(_HOST.match(host)) and len(host) <= 253
+    if not host_ok:  # said once here, not once per entry by the chart's schema
+        problems.append(f"atlas_entry_host: {host!r} is not a DNS name (lowercase, e.g. atlas.local)")
+
+    # The gateway: overrides over defaults, unknown keys named with the closest; values and proxy are free-form.
+    defaults, overrides = settings["gateway_defaults"], settings["gateway"]
+    if not isinstance(overrides, dict):
+        problems.append(f"atlas_gateway: must be a mapping of gateway settings, got {type(overrides).__name__}")
+        overrides = {}
+    problems += _unknown_keys(overrides, defaults, "atlas_gateway", free=("values", "proxy"))
+    gateway = _deep_merged(defaults, overrides)
+
+    def where(path: str) -> str:
+        inside = overrides
+        for part in path.split("."):
+            if not isinstance(inside, dict) or part not in inside:
+                return f"atlas_gateway_defaults.{path}"
+            inside = inside[part]
+        return f"atlas_gateway.{path}"
+
+    for key in _GATEWAY_CHART_KEYS:
+        top[f"gateway.{key}"] = [where(key), gateway.get(key)]
+    top["gateway.enabled"] = ["atlas_entry", kind == "gateway"]
+    if host_ok:
+        top["gateway.host"] = ["atlas_entry_host", host]
+    create = gateway.get("create")
+    if kind == "gateway" and create is False and not gateway.get("name"):
+        problems.append(
+            "atlas_gateway.name: required when atlas_gateway.create is false"
+            " (the existing Gateway the routes attach to)"
+        )
+    controller = gateway.get("controller")
+    if not isinstance(controller, dict):
+        problems.append(f"{where('controller')}: must be a mapping with chart_ref, chart_version, namespace, ...")
+        controller = {}
+    ref, version = controller.get("chart_ref"), controller.get("chart_version")
+    if not isinstance(ref, str) or not _OCI_REF.match(ref):
+        problems.append(f"{where('controller.chart_ref')}: {ref!r} is not an OCI chart (oci://<registry>/<path>)")
+    if not isinstance(version, str) or not _OCI_VERSION.match(version):
+        problems.append(
+            f'{where("controller.chart_version")}: {version!r} is not one chart version (quote it: "v1.9.0"; '
+            "no ranges: the controller is pinned)"
+        )
+    namespace = controller.get("namespace")
+    if not isinstance(namespace, str) or not _DNS_LABEL.match(namespace) or len(namespace) > 63:
+        problems.append(
+            f"{where('controller.namespace')}: {namespace!r} is not a lowercase DNS label (a-z, 0-9, '-', at most 63)"
+        )
+    else:
+        top["networkPolicy.gatewayNamespace"] = [where("controller.namespace"), namespace]
+    timeout = controller.get("timeout")
+    if isinstance(timeout, bool) or not isinstance(timeout, int) or not 30 <= timeout <= 3600:
+        problems.append(f"{where('controller.timeout')}: must be an integer from 30 to 3600 seconds, got {timeout!r}")
+    for free in ("values", "proxy"):
+        if not isinstance(controller.get(free), dict):
+            problems.append(f"{where('controller.' + free)}: must be a mapping, got {controller.get(free)!r}")
+
+    # The Ingress: always written (its host and class are checked whichever entry is on).
+    tls = settings["ingress_tls_secret"]
+    top["ingress.enabled"] = ["atlas_entry", kind == "ingress"]
+    top["ingress.className"] = ["atlas_ingress_class", settings["ingress_class"]]
+    if host_ok:
+        top["ingress.host"] = ["atlas_entry_host", host]
+    top["ingress.tls.enabled"] = ["atlas_ingress_tls_secret", len(tls) > 0]
+    top["ingress.tls.secretName"] = ["atlas_ingress_tls_secret", tls]
+
+    # Tokens: who issues them and whether they are required.
+    provider = (chart.get("authentication") or {}).get("provider") or ""
+    provider_enabled = bool(provider) and provider in settings["enabled"]
+    required = settings["auth_required"]
+    if required is None:
+        required = bool(settings["profile_tokens"])
+        required_from = f"atlas_profiles.{settings['profile']}.tokens_required"
+    elif isinstance(required, bool):
+        required_from = "atlas_auth_required"
+    else:
+        problems.append(f"atlas_auth_required: must be true, false or null (follow the profile), got {required!r}")
+        required, required_from = False, "atlas_auth_required"
+    issuer, issuer_from = settings["issuer"], "atlas_auth_issuer"
+    if not issuer and host_ok:
+        secure = kind == "ingress" and len(tls) > 0
+        issuer, issuer_from = f"{'https' if secure else 'http'}://{host}", "atlas_entry_host"
+    if required and not provider_enabled and not settings["issuer"]:
+        problems.append(
+            f"{required_from}: tokens are required, but nobody issues them: add {provider or 'auth'} to "
+            f"atlas_profiles.{settings['profile']}.services, or set atlas_auth_issuer to an external issuer"
+        )
+    top["authentication.required"] = [required_from, required]
+    top["authentication.issuer"] = [issuer_from, issuer]
+    top["authentication.audience"] = ["atlas_auth_audience", settings["audience"]]
+    top["authentication.jwksUri"] = ["atlas_auth_jwks_uri", settings["jwks_uri"]]
+    key_secret = settings["key_secret_name"]
+    if not isinstance(key_secret, str) or not _DNS_SUBDOMAIN.match(key_secret) or len(key_secret) > 253:
+        problems.append(f"atlas_auth_key_secret_name: {key_secret!r} is not a Secret name (a lowercase DNS subdomain)")
+    files = copy.deepcopy(_get(chart, f"{provider}.secretFiles") or []) if provider else []
+    key = files[0].get("key", "") if files else ""
+    if provider_enabled and files:
+        files[0]["secretName"] = key_secret
+        top[f"{provider}.secretFiles"] = ["atlas_auth_key_secret_name", files]
+
+    return {
+        "top": top,
+        "gateway": gateway,
+        "controller": kind == "gateway" and create is True,
+        "auth": {
+            "required": required,
+            "required_from": required_from,
+            "issuer": issuer,
+            "provider": provider,
+            "provider_enabled": provider_enabled,
+            "key_secret": key_secret,
+            "key": key,
+        },
+        "problems": problems,
+    }
+
+
+_PROFILE_KEYS = ("services", "persistence", "observability", "tokens_required")
+
+
+def profile_problems(profiles: dict, known: list[str]) -> list[str]:
+    """Misspelt keys and unknown services in atlas_profiles, each named with the closest valid one (the shape of
+    each profile is checked by the settings role's next task)."""
+    problems = []
+    for name, profile in sorted((profiles or {}).items()):
+        if not isinstance(profile, dict):
+            continue
+        for key in sorted(set(profile) - set(_PROFILE_KEYS), key=str):
+            near = closest(key, _PROFILE_KEYS)
+            hint = f"did you mean {near}?" if near else f"allowed: {', '.join(_PROFILE_KEYS)}"
+            problems.append(f"atlas_profiles.{name}.{key}: unknown setting; {hint}")
+        services = profile.get("services")
+        for service in services if isinstance(services, list) else []:
+            if service not in known:
+                near = closest(service, known)
+                hint = f"did you mean {near}?" if near else f"known services: {', '.join(known)}"
+                problems.append(f"atlas_profiles.{name}.services: {service!r} is not a service; {hint}")
+    return problems
+
+
+def rate_limited(values: dict, chart_defaults: dict, enabled: list[str]) -> list[str]:
+    """The enabled services whose rateLimit.enabled is on (the values over the chart's defaults), by name."""
+    merged = _deep_merged(chart_defaults, values)
+    return sorted(name for name in enabled if _get(merged, f"{name}.rateLimit.enabled") is True)
+
+
 class FilterModule:
     def filters(self):
         return {
@@ -413,4 +599,7 @@ class FilterModule:
             "atlas_known_services": known_services,
             "atlas_unknown_variables": unknown_variables,
             "atlas_observability": observability,
+            "atlas_entry": entry,
+            "atlas_rate_limited": rate_limited,
+            "atlas_profile_problems": profile_problems,
         }
