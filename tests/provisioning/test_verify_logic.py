@@ -19,9 +19,13 @@ from tests.support.kube_api import KubeApi, PodNotFound
 pytestmark = [pytest.mark.logic, pytest.mark.slow]
 
 NS = "atlas"
-SERVICES = ("users", "projects")
 READY = json.dumps({"status": "ready"}).encode()
 CONNECTED = json.dumps({"connected": True, "server_version": "17.6", "pool": {"size": 4}}).encode()
+# The rollout logic on the two APIs of a profile without tokens (auth and the token checks:
+# tests/provisioning/test_verify_tokens.py).
+PROFILE = "ephemeral"
+SERVICES = ("users", "projects")
+NO_TOKENS = {"atlas_profile": PROFILE, "atlas_profiles": {PROFILE: {"services": list(SERVICES), "persistence": False}}}
 
 
 def _labels(service: str) -> dict:
@@ -65,6 +69,8 @@ def _pod(api: KubeApi, service: str, name: str, terminating: bool = False, ready
 
 
 def _verify(api: KubeApi, **extra):
+    # Only the services' own checks: the gateway's status and tokens are test_verify_tokens.py's.
+    extra = {**NO_TOKENS, "atlas_entry": "ingress", **extra}
     return run_playbook("playbooks/verify.yml", "dev", extra, env={"K8S_AUTH_KUBECONFIG": api.kubeconfig_path})
 
 
