@@ -160,3 +160,24 @@ def test_the_ci_cluster_job_installs_the_pinned_tools_instead_of_the_runners():
     )
     assert hide < run < check
     assert "sudo mv" in steps[hide]["run"] and "tools_minikube_version" in steps[check]["run"]
+
+
+def test_each_scenario_is_a_profile_and_its_own_settings_are_real_ones():
+    """molecule/shared/scenarios.yml adds settings to a scenario's profile (tasks/mode.yml sets them): each names a
+    scenario, and each setting is one the settings role reads (a typo would be refused at the first run anyway)."""
+    with open(os.path.join(REPO_ROOT, "molecule", "shared", "scenarios.yml")) as fh:
+        scenarios = yaml.safe_load(fh)
+    with open(os.path.join(REPO_ROOT, "group_vars", "all", "profiles.yml")) as fh:
+        profiles = yaml.safe_load(fh)["atlas_profiles"]
+    with open(os.path.join(REPO_ROOT, "roles", "settings", "meta", "argument_specs.yml")) as fh:
+        declared = yaml.safe_load(fh)["argument_specs"]["main"]["options"]
+    directories = {
+        name for name in os.listdir(os.path.join(REPO_ROOT, "molecule"))
+        if os.path.exists(os.path.join(REPO_ROOT, "molecule", name, "molecule.yml"))
+    }  # fmt: skip
+    assert directories == set(profiles)
+    assert set(scenarios) <= directories
+    for settings in scenarios.values():
+        assert set(settings) <= set(declared), settings
+    # One scenario proves the Ingress entry; the others take the Gateway API (atlas_entry's default).
+    assert [name for name, settings in scenarios.items() if settings.get("atlas_entry") == "ingress"] == ["users-only"]

@@ -1,10 +1,13 @@
 """The live release, seen through the Kubernetes API: clients for the scenario's cluster, HTTP to a
-pod through a port-forward (no Ingress, DNS or NodePort needed), and commands run inside a pod."""
+pod through a port-forward (no Ingress, DNS or NodePort needed), commands run inside a pod, and tokens from
+the auth service (a client made with `python -m auth create-client`, its token from POST /oauth/token)."""
 
 from __future__ import annotations
 
+import base64
 import http.client
 import json
+import time
 from dataclasses import dataclass
 
 from atlas_mode import Mode
@@ -57,18 +60,42 @@ class Cluster:
         return found[0]
 
     # -- HTTP through a port-forward -------------------------------------------------------------
-    def http(self, component: str, method: str, path: str, body: dict | None = None, timeout: float = 15) -> Reply:
+    def http(
+        self,
+        component: str,
+        method: str,
+        path: str,
+        body: dict | None = None,
+        timeout: float = 15,
+        token: str | None = None,
+    ) -> Reply:
+        """One request to a Ready pod of the component, with a bearer token when one is given."""
         pod = self.ready_pod(component)
-        forward = portforward(
-            self.core.connect_get_namespaced_pod_portforward, pod.metadata.name, NAMESPACE, ports=str(APP_PORT)
-        )
-        conn = http.client.HTTPConnection("localhost", APP_PORT, timeout=timeout)
-        conn.sock = forward.socket(APP_PORT)  # talk over the forwarded stream instead of a TCP connect
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return self.forward(pod.metadata.name, NAMESPACE, APP_PORT, method, path, body, headers, timeout)
+
+    def forward(
+        self,
+        pod_name: str,
+        namespace: str,
+        port: int,
+        method: str,
+        path: str,
+        body: dict | bytes | None = None,
+        headers: dict | None = None,
+        timeout: float = 15,
+    ) -> Reply:
+        """One HTTP request to a pod's port over a port-forward (a JSON body for a dict, as is for bytes)."""
+        forward = portforward(self.core.connect_get_namespaced_pod_portforward, pod_name, namespace, ports=str(port))
+        conn = http.client.HTTPConnection("localhost", port, timeout=timeout)
+        conn.sock = forward.socket(port)  # talk over the forwarded stream instead of a TCP connect
         conn.sock.settimeout(timeout)
         try:
-            headers = {"Connection": "close", "Accept": "application/json"}
+            headers = {"Connection": "close", "Accept": "application/json", **(headers or {})}
             payload = None
-            if body is not None:
+            if isinstance(body, bytes):
+                payload = body
+            elif body is not None:
                 payload = json.dumps(body).encode()
                 headers["Content-Type"] = "application/json"
             conn.request(method, path, body=payload, headers=headers)
@@ -111,3 +138,50 @@ class Cluster:
             f'psql -v ON_ERROR_STOP=1 -h /var/run/postgresql -U {service} -d {service} -tAc "$1"'
         )
         return self.exec(pod.metadata.name, "postgresql", ["sh", "-c", script, "psql", sql])
+
+
+class Tokens:
+    """Bearer tokens for the scenario's tests: one client (created once, in an auth pod, with the scopes asked), a
+    token from auth's POST /oauth/token through a port-forward (client credentials, HTTP Basic), renewed before it
+    expires (expires_in)."""
+
+    def __init__(self, cluster: Cluster, issuer: str, scopes: list[str], name: str = "molecule-tests") -> None:
+        self.cluster, self.issuer, self.scopes, self.name = cluster, issuer, scopes, name
+        self._client: dict | None = None
+        self._token, self._until = "", 0.0
+
+    def client(self) -> dict:
+        if self._client is None:
+            pod = self.cluster.ready_pod(self.issuer).metadata.name
+            command = [
+                "python",
+                "-m",
+                self.issuer,
+                "create-client",
+                "--name",
+                self.name,
+                "--scopes",
+                " ".join(self.scopes),
+            ]
+            rc, out, err = self.cluster.exec(pod, self.issuer, command)
+            assert rc == 0, f"create-client: {err}"
+            self._client = json.loads(out)
+        return self._client
+
+    def request(self, client: dict | None = None) -> Reply:
+        """POST /oauth/token to an auth pod for ``client`` (default: this one's)."""
+        client = client or self.client()
+        basic = base64.b64encode(f"{client['client_id']}:{client['client_secret']}".encode()).decode()
+        pod = self.cluster.ready_pod(self.issuer).metadata.name
+        headers = {"Authorization": f"Basic {basic}", "Content-Type": "application/x-www-form-urlencoded"}
+        return self.cluster.forward(
+            pod, NAMESPACE, APP_PORT, "POST", "/oauth/token", b"grant_type=client_credentials", headers
+        )
+
+    def get(self) -> str:
+        if time.monotonic() >= self._until:
+            reply = self.request()
+            assert reply.status == 200, f"POST /oauth/token: {reply.status} {reply.body}"
+            self._token = reply.body["access_token"]
+            self._until = time.monotonic() + int(reply.body.get("expires_in", 300)) - 60
+        return self._token

@@ -1,11 +1,12 @@
 """Cluster mode: the release site.yml installed for the scenario's profile works on a real cluster.
 
 Enabled services Ready and answering through a port-forward (/readyz, /db-status, a create/read round
-trip), `helm test` passing, disabled services and their databases absent, the NetworkPolicies enforced (a
-pod without the release's labels reaches no database and no service; projects reaches users and nothing
-of users' but its API), and the persistence contract: a persistent profile keeps a record across a
-database pod delete; the ephemeral profile has no PVC and loses it. The persistence test goes last: it
-restarts the databases.
+trip, with a token from auth where the profile requires tokens, and 401 without one), `helm test` passing,
+disabled services and their databases absent, the NetworkPolicies enforced (a pod without the release's labels
+reaches no database and no service; projects reaches users and nothing of users' but its API), and the
+persistence contract: a persistent profile keeps a record (auth: a client) across a database pod delete; the
+ephemeral profile has no PVC and loses it. The persistence test goes last: it restarts the databases. What the
+entry does (the gateway's 401 and 429, the Ingress) is test_cluster_gateway.py's.
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from atlas_profiles import SERVICES
-from kube import Cluster
+from atlas_profiles import ISSUER, SERVICES
+from kube import Cluster, Tokens
 from kubernetes.client.exceptions import ApiException
 
 from tests.support.chart import NAMESPACE, RELEASE, helm_binary
@@ -22,7 +23,8 @@ from tests.support.postgres import wait_until
 
 pytestmark = pytest.mark.cluster
 
-TABLES = {"users": "users", "projects": "projects"}
+# Each service's table of records (auth: its clients, made by `python -m auth create-client`).
+TABLES = {"users": "users", "projects": "projects", ISSUER: "clients"}
 
 
 @pytest.fixture(scope="module")
@@ -30,14 +32,31 @@ def cluster(mode) -> Cluster:
     return Cluster(mode)
 
 
-def create_record(cluster: Cluster, profile, service: str) -> dict:
+@pytest.fixture(scope="module")
+def tokens(cluster, profile) -> Tokens | None:
+    """A client that may read and write every API, and its tokens; None where the profile requires no tokens."""
+    if not profile.tokens_required:
+        return None
+    scopes = [f"{s}:{access}" for s in SERVICES if s != ISSUER for access in ("read", "write")]
+    return Tokens(cluster, ISSUER, scopes)
+
+
+def _token(tokens: Tokens | None) -> str | None:
+    return tokens.get() if tokens else None
+
+
+def create_record(cluster: Cluster, profile, service: str, tokens: Tokens | None = None) -> dict:
     """Create one record through the service's API and return it as the API answered."""
     tag = uuid.uuid4().hex[:10]
+    token = _token(tokens)
     if service == "users":
-        reply = cluster.http("users", "POST", "/api/v1/users", {"email": f"m-{tag}@example.test", "name": f"M {tag}"})
+        body = {"email": f"m-{tag}@example.test", "name": f"M {tag}"}
+        reply = cluster.http("users", "POST", "/api/v1/users", body, token=token)
     else:
-        owner = create_record(cluster, profile, "users")["id"] if "users" in profile.services else 1
-        reply = cluster.http("projects", "POST", "/api/v1/projects", {"name": f"p-{tag}", "owner_id": owner})
+        owner = create_record(cluster, profile, "users", tokens)["id"] if "users" in profile.services else 1
+        reply = cluster.http(
+            "projects", "POST", "/api/v1/projects", {"name": f"p-{tag}", "owner_id": owner}, token=token
+        )
         # The owner check is on exactly when the users service is deployed, and the API says so.
         expected = "enabled" if "users" in profile.services else "disabled"
         assert reply.headers.get("x-owner-check") == expected, reply.headers
@@ -67,12 +86,25 @@ def test_probes_answer_through_a_port_forward(cluster, profile):
         assert status.body["connected"] is True, status.body
 
 
-def test_create_then_read_round_trip(cluster, profile):
-    for service in profile.services:
-        record = create_record(cluster, profile, service)
-        reply = cluster.http(service, "GET", f"/api/v1/{service}/{record['id']}")
+def test_create_then_read_round_trip(cluster, profile, tokens):
+    for service in profile.apis:
+        record = create_record(cluster, profile, service, tokens)
+        reply = cluster.http(service, "GET", f"/api/v1/{service}/{record['id']}", token=_token(tokens))
         assert reply.status == 200
         assert reply.body == record
+
+
+def test_each_api_refuses_a_call_without_a_token_where_tokens_are_required(cluster, profile, tokens):
+    """The services check tokens themselves (behind the gateway's SecurityPolicy too): without one, 401."""
+    if not profile.tokens_required:
+        pytest.skip(f"profile {profile.name} requires no tokens")
+    for service in profile.checked:
+        assert cluster.http(service, "GET", f"/api/v1/{service}").status == 401, service
+        assert cluster.http(service, "GET", f"/api/v1/{service}", token=_token(tokens)).status == 200, service
+        # A token that may only read cannot write (scopes, checked by the service).
+        reader = Tokens(cluster, ISSUER, [f"{service}:read"], name=f"molecule-{service}-reader")
+        body = {"email": "r@example.test", "name": "R"} if service == "users" else {"name": "r", "owner_id": 1}
+        assert cluster.http(service, "POST", f"/api/v1/{service}", body, token=reader.get()).status == 403
 
 
 def test_helm_test_passes(host, cluster, profile):
@@ -177,7 +209,15 @@ def test_projects_still_reaches_users(cluster, profile):
     assert not _connects(cluster, projects, "projects", f"{RELEASE}-users-postgresql", 5432)
 
 
-def test_persistence_contract(cluster, profile):
+def _make_record(cluster: Cluster, profile, service: str, tokens: Tokens | None) -> dict:
+    """A record in the service's database: an API record, or for auth a client (its row in clients)."""
+    if service == ISSUER:
+        client = Tokens(cluster, ISSUER, ["users:read"], name="molecule-persistence").client()
+        return {"client_id": client["client_id"], "client": client}
+    return create_record(cluster, profile, service, tokens)
+
+
+def test_persistence_contract(cluster, profile, tokens):
     claims = cluster.core.list_namespaced_persistent_volume_claim(NAMESPACE).items
     if profile.persistence:
         bound = {c.metadata.name: c.status.phase for c in claims}
@@ -187,7 +227,7 @@ def test_persistence_contract(cluster, profile):
         assert claims == [], f"the ephemeral profile must not claim volumes: {[c.metadata.name for c in claims]}"
 
     # Write first, then restart every database: in ephemeral, projects' owner check needs users' table.
-    records = {service: create_record(cluster, profile, service) for service in profile.services}
+    records = {service: _make_record(cluster, profile, service, tokens) for service in profile.services}
     for service in profile.services:
         old = cluster.ready_pod(f"{service}-postgresql")
         try:
@@ -196,20 +236,32 @@ def test_persistence_contract(cluster, profile):
             pytest.fail(f"could not delete {old.metadata.name}: {exc.reason}")
         cluster.ready_pod(f"{service}-postgresql", timeout=300, not_uid=old.metadata.uid)
 
+    # Tokens already issued stay valid (they are signed, not stored); a new one needs auth's clients.
+    token = _token(tokens)
     for service, record in records.items():
-        table, row = TABLES[service], int(record["id"])
+        table = TABLES[service]
         rc, out, err = cluster.psql(service, f"SELECT to_regclass('public.{table}') IS NOT NULL")
         assert rc == 0, err
+        if service == ISSUER:
+            where, row = f"client_id = '{record['client_id']}'", record["client_id"]  # URL-safe base64: no quote
+        else:
+            where, row = f"id = {int(record['id'])}", int(record["id"])
         if profile.persistence:
             assert out.strip() == "t", f"{service}: table {table} is gone after the database pod restarted"
-            query = f"SELECT count(*) FROM {table} WHERE id = {row}"  # noqa: S608 - constant table, int id
+            query = f"SELECT count(*) FROM {table} WHERE {where}"  # noqa: S608 - constant table, a checked id
             rc, out, err = cluster.psql(service, query)
             assert (rc, out.strip()) == (0, "1"), f"{service}: record {row} lost ({err})"
-            # The service reconnects on its own and serves the record again.
-            reply = cluster.http(service, "GET", f"/api/v1/{service}/{row}")
-            assert (reply.status, reply.body) == (200, record)
+            # The service reconnects on its own and serves the record again (auth: the client gets a token).
+            if service == ISSUER:
+                assert Tokens(cluster, ISSUER, []).request(record["client"]).status == 200
+            else:
+                reply = cluster.http(service, "GET", f"/api/v1/{service}/{row}", token=token)
+                assert (reply.status, reply.body) == (200, record)
         else:
             # emptyDir: the new pod starts from an empty data directory, so the table itself is gone.
             assert out.strip() == "f", f"{service}: data survived a database pod delete in the ephemeral profile"
-            reply = cluster.http(service, "GET", f"/api/v1/{service}/{row}")
-            assert reply.status != 200, f"{service}: the API still serves record {row}: {reply.body}"
+            if service == ISSUER:
+                assert Tokens(cluster, ISSUER, []).request(record["client"]).status == 401
+            else:
+                reply = cluster.http(service, "GET", f"/api/v1/{service}/{row}", token=token)
+                assert reply.status != 200, f"{service}: the API still serves record {row}: {reply.body}"

@@ -1,6 +1,7 @@
 """Render mode: the release render.yml wrote for the scenario's profile is the release it must be.
 
-Exactly the expected resources, the persistence shape, the wiring between the services, restricted
+Exactly the expected resources, the persistence shape, the wiring between the services, the entry (the Gateway
+API's routes, token checks and rate limits, validated against the published schemas; or the Ingress), restricted
 pod security, probes, and the rendered commands run for real against PostgreSQL (the contract).
 """
 
@@ -10,8 +11,11 @@ import secrets
 
 import pytest
 import yaml
-from atlas_profiles import expected_resources
+from atlas_profiles import CHART, ISSUER, expected_resources
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
+from tests.support import gateway_schemas
 from tests.support.chart import RELEASE, find, is_hook, of_kind, resource_ids
 from tests.support.contract import run_contract
 from tests.support.postgres import PostgresServer
@@ -114,14 +118,47 @@ def test_each_service_reaches_its_own_database(manifests, profile):
         assert env["PGPASSWORD"] == "<from secret>"
 
 
-def test_ingress_routes_exactly_the_enabled_services(manifests, profile):
-    ingress = find(manifests, "Ingress", RELEASE)
-    routes = {
-        path["path"]: path["backend"]["service"]["name"]
-        for rule in ingress["spec"]["rules"]
-        for path in rule["http"]["paths"]
-    }
-    assert routes == {f"/api/v1/{s}": f"{RELEASE}-{s}" for s in profile.services}
+def _paths(service: str) -> list[str]:
+    return CHART[service]["entry"]["paths"]
+
+
+def test_the_entry_routes_exactly_the_enabled_services(manifests, profile):
+    if profile.entry == "ingress":
+        ingress = find(manifests, "Ingress", RELEASE)
+        routes = {
+            path["path"]: path["backend"]["service"]["name"]
+            for rule in ingress["spec"]["rules"]
+            for path in rule["http"]["paths"]
+        }
+    else:
+        routes = {
+            match["path"]["value"]: rule["backendRefs"][0]["name"]
+            for route in of_kind(manifests, "HTTPRoute")
+            for rule in route["spec"]["rules"]
+            for match in rule["matches"]
+        }
+        for route in of_kind(manifests, "HTTPRoute"):
+            assert route["spec"]["parentRefs"] == [{"name": RELEASE}]
+    assert routes == {path: f"{RELEASE}-{s}" for s in profile.services for path in _paths(s)}
+
+
+def test_tokens_and_rate_limits_at_the_gateway(manifests, profile):
+    if profile.entry != "gateway":
+        pytest.skip(f"scenario {profile.name} takes the Ingress: no gateway policies (the services check tokens)")
+    checked = {p["spec"]["targetRefs"][0]["name"] for p in of_kind(manifests, "SecurityPolicy")}
+    assert checked == {f"{RELEASE}-{s}" for s in profile.checked}
+    limited = {p["spec"]["targetRefs"][0]["name"] for p in of_kind(manifests, "BackendTrafficPolicy")}
+    assert limited == {f"{RELEASE}-{s}" for s in profile.services}
+    # Every Gateway API and Envoy Gateway object is what the CRDs accept (the published schemas).
+    if gateway_schemas.missing() is None:
+        results = gateway_schemas.validate(gateway_schemas.gateway_objects(manifests))
+        assert [r for r in results if not (r["known"] and r["ok"])] == []
+
+
+def test_the_services_check_tokens_only_where_the_profile_requires_them(manifests, profile):
+    for service in profile.apis:
+        env = app_env(manifests, service)
+        assert ("ATLAS_AUTH_ISSUER" in env) is profile.tokens_required, service
 
 
 def test_every_pod_runs_restricted(manifests):
@@ -175,9 +212,14 @@ def test_helm_test_pods_check_each_enabled_service(manifests, profile):
 
 def test_rendered_deployments_run_against_postgresql(manifests, profile, postgres):
     """The contract: each Deployment's migrate and serve commands, env and probes, run for real."""
+    # The playbooks create auth's signing key Secret at deploy time; the contract needs a key in it.
+    key = ec.generate_private_key(ec.SECP256R1()).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    signing = {f"{RELEASE}-{ISSUER}-signing-key": {"signing-key.pem": key.decode()}}
     for service in profile.services:
         # The playbooks create this Secret at deploy time; the contract needs some password in it.
-        db_secret = {f"{RELEASE}-{service}-db": {"password": secrets.token_urlsafe(16)}}
+        db_secret = {f"{RELEASE}-{service}-db": {"password": secrets.token_urlsafe(16)}, **signing}
         result = run_contract(manifests, service, postgres, secrets=db_secret)
         assert result.probe_status == {"startup": 200, "liveness": 200, "readiness": 200}, service
         assert len(result.migrate_seconds) == 2, f"{service}: the migration must run twice (idempotent)"
