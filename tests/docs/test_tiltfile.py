@@ -35,6 +35,7 @@ def load_yaml(relative: str):
 
 GROUP_VARS = {
     **load_yaml("group_vars/all/atlas.yml"),
+    **load_yaml("group_vars/all/auth.yml"),
     **load_yaml("group_vars/all/profiles.yml"),
     **load_yaml("group_vars/all/services.yml"),
 }
@@ -176,6 +177,7 @@ def test_resources_database_first_port_forwards_and_links(tilt_up):
     workloads = {o["metadata"]["name"]: o for o in run.deployed if o["kind"] in ("Deployment", "StatefulSet")}
     release = GROUP_VARS["atlas_release_name"]
     local_ports = set()
+    assert set(PROFILES["full"]["services"]) == set(GROUP_VARS["atlas_services"]), "full runs every service"
     for service in GROUP_VARS["atlas_services"]:
         api, db = resources[service], resources[f"{service}-db"]
         assert api["workload"] == f"{release}-{service}" and api["workload"] in workloads
@@ -187,18 +189,33 @@ def test_resources_database_first_port_forwards_and_links(tilt_up):
             c for c in workloads[api["workload"]]["spec"]["template"]["spec"]["containers"] if c["name"] == service
         ]
         assert forward["container_port"] == next(p["containerPort"] for p in container["ports"] if p["name"] == "http")
-        assert forward["link_path"] == f"/api/v1/{service}"
+        # The service's first entry path (auth: its token endpoint), as the chart routes it.
+        assert forward["link_path"] == CHART_VALUES[service]["entry"]["paths"][0]
         local_ports.add(forward["local_port"])
         urls = {link["url"] for link in api["links"]}
         assert f"http://localhost:{forward['local_port']}/openapi.json" in urls
-        assert f"http://{GROUP_VARS['atlas_ingress_host']}/api/v1/{service}" in urls
+        # dev's entry is the Gateway API (reached through a port-forward, README): no ingress link.
+        assert not [u for u in urls if GROUP_VARS["atlas_entry_host"] in u]
     assert len(local_ports) == len(GROUP_VARS["atlas_services"]), "two APIs forwarded to one local port"
 
 
-def test_port_flag_moves_the_forward():
-    run = evaluate(ROOT, DEV_CONTEXT, {"profile": "users-only", "users-port": "9181"})
-    (api,) = [r for r in run.called("k8s_resource") if r["new_name"] == "users"]
-    assert api["port_forwards"][0]["local_port"] == 9181
+@pytest.mark.parametrize("profile", sorted(PROFILES))
+def test_every_enabled_service_in_name_order_gets_the_next_port(tilt_up, profile):
+    """The services come from the rendered values (a new service needs no Tiltfile change), their ports from a base."""
+    run = tilt_up(profile)
+    forwards = {
+        r["new_name"]: r["port_forwards"][0]["local_port"] for r in run.called("k8s_resource") if r["port_forwards"]
+    }
+    services = sorted(PROFILES[profile]["services"])
+    assert forwards == {service: 8081 + index for index, service in enumerate(services)}
+
+
+def test_port_flag_moves_the_forwards():
+    run = evaluate(ROOT, DEV_CONTEXT, {"profile": "full", "port-base": "9181"})
+    forwards = {
+        r["new_name"]: r["port_forwards"][0]["local_port"] for r in run.called("k8s_resource") if r["port_forwards"]
+    }
+    assert forwards == {"auth": 9181, "projects": 9182, "users": 9183}
 
 
 def test_the_dev_minikube_context_is_allowed(tilt_up):
