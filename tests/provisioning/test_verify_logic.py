@@ -14,38 +14,16 @@ import json
 import pytest
 
 from tests.provisioning.ansible_run import run_playbook
+from tests.provisioning.verify_cluster import CONNECTED, NS, labels, probes
 from tests.support.kube_api import KubeApi, PodNotFound
 
 pytestmark = [pytest.mark.logic, pytest.mark.slow]
 
-NS = "atlas"
-READY = json.dumps({"status": "ready"}).encode()
-CONNECTED = json.dumps({"connected": True, "server_version": "17.6", "pool": {"size": 4}}).encode()
 # The rollout logic on the two APIs of a profile without tokens (auth and the token checks:
 # tests/provisioning/test_verify_tokens.py).
 PROFILE = "ephemeral"
 SERVICES = ("users", "projects")
 NO_TOKENS = {"atlas_profile": PROFILE, "atlas_profiles": {PROFILE: {"services": list(SERVICES), "persistence": False}}}
-
-
-def _labels(service: str) -> dict:
-    return {
-        "app.kubernetes.io/name": "atlas",
-        "app.kubernetes.io/instance": "atlas",
-        "app.kubernetes.io/component": service,
-    }
-
-
-def _answers(db_status: bytes = CONNECTED):
-    def handler(command: list[str]):
-        script = command[-1]
-        if "/readyz" in script:
-            return READY, b"", 0
-        if "/db-status" in script:
-            return db_status, b"", 0
-        return b"", b"unexpected command", 1
-
-    return handler
 
 
 @pytest.fixture
@@ -54,14 +32,14 @@ def cluster(tmp_path):
     with KubeApi() as api:
         api.add({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}})
         for service in SERVICES:
-            api.add(KubeApi.deployment(f"atlas-{service}", NS, replicas=1, labels=_labels(service)))
+            api.add(KubeApi.deployment(f"atlas-{service}", NS, replicas=1, labels=labels(service)))
         api.kubeconfig_path = api.kubeconfig(tmp_path / "kubeconfig", context="atlas-dev")
         yield api
         assert api.errors == [], api.errors[0]
 
 
 def _pod(api: KubeApi, service: str, name: str, terminating: bool = False, ready: bool = True) -> dict:
-    pod = KubeApi.pod(name, NS, labels=_labels(service), containers=[service], ready=ready)
+    pod = KubeApi.pod(name, NS, labels=labels(service), containers=[service], ready=ready)
     if terminating:  # the old ReplicaSet's pod after a rollout: still Running, still Ready, being deleted
         pod["metadata"]["deletionTimestamp"] = "2026-12-01T10:00:00Z"
         pod["metadata"]["deletionGracePeriodSeconds"] = 30
@@ -83,7 +61,7 @@ def test_terminating_pods_are_never_checked_and_a_vanished_one_is_replaced(clust
     _pod(cluster, "users", "atlas-users-0old", terminating=True)
     _pod(cluster, "users", "atlas-users-1new")
     cluster.on_exec(NS, "atlas-users-0old", "users", lambda command: (_ for _ in ()).throw(PodNotFound()))
-    cluster.on_exec(NS, "atlas-users-1new", "users", _answers())
+    cluster.on_exec(NS, "atlas-users-1new", "users", probes())
     # projects: the pod picked first is gone by the time it is asked (scaled down); another one answers.
     _pod(cluster, "projects", "atlas-projects-b")
     _pod(cluster, "projects", "atlas-projects-a")
@@ -93,7 +71,7 @@ def test_terminating_pods_are_never_checked_and_a_vanished_one_is_replaced(clust
         raise PodNotFound()
 
     cluster.on_exec(NS, "atlas-projects-b", "projects", gone)
-    cluster.on_exec(NS, "atlas-projects-a", "projects", _answers())
+    cluster.on_exec(NS, "atlas-projects-a", "projects", probes())
 
     run = _verify(cluster)
 
@@ -109,7 +87,7 @@ def test_a_database_that_is_not_connected_fails_naming_the_service_and_pod(clust
         _pod(cluster, service, f"atlas-{service}-0")
         answer = CONNECTED if service == "users" else json.dumps({"connected": False, "error": "OperationalError"})
         cluster.on_exec(
-            NS, f"atlas-{service}-0", service, _answers(answer if isinstance(answer, bytes) else answer.encode())
+            NS, f"atlas-{service}-0", service, probes(answer if isinstance(answer, bytes) else answer.encode())
         )
 
     run = _verify(cluster, verify_attempts=1)
