@@ -350,6 +350,17 @@ def _unknown_keys(given: Any, known: Any, prefix: str, free: tuple[str, ...]) ->
     return problems
 
 
+def _set_by(path: str, overrides: dict, name: str) -> str:
+    """The variable that set ``path`` of a settings mapping merged over its defaults: ``name`` when the overrides hold
+    the key, else ``name``_defaults."""
+    inside = overrides
+    for part in path.split("."):
+        if not isinstance(inside, dict) or part not in inside:
+            return f"{name}_defaults.{path}"
+        inside = inside[part]
+    return f"{name}.{path}"
+
+
 def observability(settings: dict) -> dict:
     """The monitoring stack's settings: atlas_observability merged over atlas_observability_defaults, checked.
 
@@ -362,13 +373,7 @@ def observability(settings: dict) -> dict:
     merged = _deep_merged(defaults, overrides)
 
     def where(path: str) -> str:
-        """The variable that set ``path``: the override when it holds the key, else the defaults."""
-        inside = overrides
-        for part in path.split("."):
-            if not isinstance(inside, dict) or part not in inside:
-                return f"atlas_observability_defaults.{path}"
-            inside = inside[part]
-        return f"atlas_observability.{path}"
+        return _set_by(path, overrides, "atlas_observability")
 
     enabled = merged.get("enabled")
     if enabled is not None and not isinstance(enabled, bool):
@@ -459,12 +464,7 @@ def entry(settings: dict) -> dict:
     gateway = _deep_merged(defaults, overrides)
 
     def where(path: str) -> str:
-        inside = overrides
-        for part in path.split("."):
-            if not isinstance(inside, dict) or part not in inside:
-                return f"atlas_gateway_defaults.{path}"
-            inside = inside[part]
-        return f"atlas_gateway.{path}"
+        return _set_by(path, overrides, "atlas_gateway")
 
     for key in _GATEWAY_CHART_KEYS:
         top[f"gateway.{key}"] = [where(key), gateway.get(key)]
