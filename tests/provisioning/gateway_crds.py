@@ -6,8 +6,9 @@ kube_api.py) as an API server serves them once Envoy Gateway's chart has install
 
 What the API server's discovery says about a custom resource comes from its CRD (apiextensions-apiserver: the
 group in /apis with the CRD's served versions, each resource's plural, singular, kind, scope, shortNames,
-categories and the status subresource; verbs are every verb for a CR), read in the CRDs (R: the stored copies
-of the repositories' files, not pinned to the tags Atlas installs; these names have not changed between them):
+categories and the status subresource; verbs are every verb for a CR), read in the CRDs (R: the repositories'
+files; checked again against envoyproxy/gateway tag v1.9.0, the version Atlas installs, whose chart bundles them in
+charts/gateway-helm/charts/crds/crds/: gatewayapi-crds.yaml (Gateway API v1.6.1) and generated/*.yaml):
   R kubernetes-sigs/gateway-api config/crd/standard/gateway.networking.k8s.io_{gatewayclasses,gateways,httproutes}.yaml:
     GatewayClass (Cluster, shortNames gc), Gateway (gtw), HTTPRoute (none), categories gateway-api, served as v1
     (older versions too, not served here), status subresource.
